@@ -1,0 +1,46 @@
+# The two commands of lobbypay: `make demo` and `make test`.
+# Both create .venv, install missing system packages (as root), install the
+# project, then do their job.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SYSTEM_PACKAGES := pcscd libpcsclite-dev swig vsmartcard-vpcd python3-virtualsmartcard
+STAMP := $(VENV)/.lobbypay-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup system-deps lint typecheck pytest bench clean
+
+demo: setup
+	$(BIN)/lobbypay demo
+
+test: setup lint typecheck pytest
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@scripts/install-system-deps.sh $(SYSTEM_PACKAGES)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/journal.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

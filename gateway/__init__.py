@@ -1,0 +1,1 @@
+"""The ATM-side gateway: OSMP check/pay and a JSON API (aiohttp)."""

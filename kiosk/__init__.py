@@ -1,0 +1,1 @@
+"""The resident kiosk (Textual) and the one-command demo."""
