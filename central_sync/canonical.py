@@ -24,28 +24,29 @@ class CanonicalError(ValueError):
     """A value cannot be encoded canonically, or bytes are not canonical JSON."""
 
 
+_SCALARS = (str, bool, type(None))
+
+
 def _check(value: Any, depth: int) -> None:
     if depth > DEPTH_MAX:
         raise CanonicalError(f"nesting deeper than {DEPTH_MAX}")
-    if value is None or isinstance(value, bool | str):
-        return
-    if isinstance(value, int):
-        if abs(value) > INT_ABS_MAX:
-            raise CanonicalError("integer out of the signed 64-bit range")
-        return
-    if isinstance(value, float):
-        raise CanonicalError("floats are not allowed; use integer minor units")
-    if isinstance(value, list | tuple):
-        for item in value:
-            _check(item, depth + 1)
-        return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CanonicalError("object keys must be strings")
-            _check(item, depth + 1)
-        return
-    raise CanonicalError(f"type {type(value).__name__} is not canonical JSON")
+            if not isinstance(item, _SCALARS):
+                _check(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if not isinstance(item, _SCALARS):
+                _check(item, depth + 1)
+    elif isinstance(value, int):
+        if abs(value) > INT_ABS_MAX:
+            raise CanonicalError("integer out of the signed 64-bit range")
+    elif isinstance(value, float):
+        raise CanonicalError("floats are not allowed; use integer minor units")
+    elif not isinstance(value, _SCALARS):
+        raise CanonicalError(f"type {type(value).__name__} is not canonical JSON")
 
 
 def encode(value: Any) -> bytes:
