@@ -1,0 +1,288 @@
+"""`lobbypay config ...` and `lobbypay identity ...`: the technician's view of a box.
+
+Only the standard library is imported at the top (see
+:mod:`firmware_config.dispatch`); each handler imports what it needs.
+
+* ``config show [--json] [--config-dir DIR]``: every effective setting with the
+  file:line or environment variable it came from; secrets are printed as ``***``.
+* ``config validate [--config-dir DIR]``: every problem as
+  ``path:line: key: message`` and exit 2, or "configuration OK" and exit 0.
+* ``identity init [--key PATH | --config-dir DIR] [--force]``: make the
+  terminal's Ed25519 key pair once.
+* ``identity show [--json] [--key PATH | --config-dir DIR]``: terminal id, public
+  key, fingerprint and key path (never the private key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from firmware_config.cli_common import (
+    add_config_dir_argument,
+    load_config_or_exit,
+    message,
+    print_problems,
+)
+
+if TYPE_CHECKING:
+    from firmware_config.identity import Identity, IdentityError
+    from firmware_config.loader import LoadedConfig
+
+# Settings left unset that resolve to a path under terminal.data_dir, and the
+# Settings property that resolves them.
+_DERIVED_PATHS = {
+    "identity.key_path": "identity_key_path",
+    "journal.path": "journal_path",
+    "deployment.card_hash_key_path": "card_hash_key_path",
+}
+
+
+def _help_when_bare(parser: argparse.ArgumentParser) -> None:
+    """``lobbypay config`` with no subcommand prints its help and exits 2."""
+
+    def show_help(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(func=show_help)
+
+
+# -- config -----------------------------------------------------------------
+
+
+def add_config_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``lobbypay config`` and its subcommands."""
+    parser = subparsers.add_parser(
+        "config",
+        help="show and validate the layered configuration",
+        description=(
+            "Inspect the configuration: built-in defaults, then the hardware profile, "
+            "then override.d/*.toml, then local.toml, then LOBBYPAY_<SECTION>__<KEY> "
+            "environment variables, each overriding the ones before."
+        ),
+    )
+    _help_when_bare(parser)
+    sub = parser.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+
+    show = sub.add_parser(
+        "show",
+        help="print every effective setting and where it came from",
+        description=(
+            "Print every effective setting with the file:line or environment variable "
+            "that set it ('default' for built-in values). Secrets are shown as ***."
+        ),
+    )
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_config_dir_argument(show)
+    show.set_defaults(func=_config_show)
+
+    validate = sub.add_parser(
+        "validate",
+        help="check the configuration and report every problem",
+        description=(
+            "Load and check the configuration. Prints every problem as "
+            "'path:line: key: message' and exits 2, or prints 'configuration OK' and exits 0."
+        ),
+    )
+    add_config_dir_argument(validate)
+    validate.set_defaults(func=_config_validate)
+
+
+def _render_value(value: object) -> str:
+    from pydantic import SecretStr
+
+    from firmware_config.settings import SECRET_MASK
+
+    if isinstance(value, SecretStr):
+        return SECRET_MASK
+    if value is None:
+        return "(unset)"
+    if isinstance(value, str | Path):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_render_value(item) for item in value) + "]"
+    return str(value)
+
+
+def _json_value(value: object) -> Any:
+    from pydantic import SecretStr
+
+    from firmware_config.settings import SECRET_MASK
+
+    if isinstance(value, SecretStr):
+        return SECRET_MASK
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from firmware_config.settings import effective_values
+
+    loaded = load_config_or_exit(args)
+    values = effective_values(loaded.settings)
+    derived = {key: getattr(loaded.settings, prop) for key, prop in _DERIVED_PATHS.items()}
+    if args.json:
+        document = {
+            "config_dir": str(loaded.config_dir),
+            "files": [str(path) for path in loaded.files],
+            "settings": {
+                key: {
+                    "value": _json_value(value),
+                    "source": loaded.provenance[key].to_json(),
+                }
+                for key, value in values.items()
+            },
+            "derived": {key: str(path) for key, path in derived.items()},
+        }
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
+    print(f"# configuration directory: {loaded.config_dir}")
+    for path in loaded.files:
+        print(f"# read: {path}")
+    rows: list[tuple[str, str]] = []
+    for key, value in values.items():
+        text = f"{key} = {_render_value(value)}"
+        if value is None and key in derived:
+            text += f"  (→ {derived[key]})"
+        rows.append((text, str(loaded.provenance[key])))
+    width = min(max(len(text) for text, _ in rows), 72)
+    for text, source in rows:
+        print(f"{text.ljust(width)}  # {source}")
+    return 0
+
+
+def _config_validate(args: argparse.Namespace) -> int:
+    from firmware_config.loader import ConfigError, load_config
+
+    try:
+        load_config(args.config_dir)
+    except ConfigError as exc:
+        print_problems(exc.problems, sys.stdout)
+        return 2
+    print(message("config_ok"))
+    return 0
+
+
+# -- identity ---------------------------------------------------------------
+
+
+def _add_key_location(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--key",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="identity key file (default: identity.key_path from the configuration)",
+    )
+    group.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="configuration directory (default: $LOBBYPAY_CONFIG_DIR or /etc/lobbypay)",
+    )
+
+
+def add_identity_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``lobbypay identity`` and its subcommands."""
+    parser = subparsers.add_parser(
+        "identity",
+        help="create and show the terminal's Ed25519 identity key",
+        description=(
+            "The terminal's identity is an Ed25519 key pair made once at provisioning. "
+            "The terminal id is derived from the public key; the private key file must "
+            "be mode 0600 and owned by the service user."
+        ),
+    )
+    _help_when_bare(parser)
+    sub = parser.add_subparsers(dest="identity_command", metavar="SUBCOMMAND")
+
+    init = sub.add_parser(
+        "init",
+        help="create the identity key (once)",
+        description=(
+            "Create the terminal's Ed25519 key pair, mode 0600. Refuses to replace an "
+            "existing key unless --force is given (a new key needs a new enrollment)."
+        ),
+    )
+    _add_key_location(init)
+    init.add_argument(
+        "--force", action="store_true", help="replace an existing key (re-enrollment needed)"
+    )
+    init.add_argument("--json", action="store_true", help="print JSON instead of text")
+    init.set_defaults(func=_identity_init)
+
+    show = sub.add_parser(
+        "show",
+        help="print the terminal id, public key and fingerprint",
+        description=(
+            "Print the terminal id, the public key (hex), its fingerprint and the key "
+            "file's path. The private key is never printed."
+        ),
+    )
+    _add_key_location(show)
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
+    show.set_defaults(func=_identity_show)
+
+
+def _key_path(args: argparse.Namespace) -> Path:
+    if args.key is not None:
+        return Path(args.key)
+    loaded: LoadedConfig = load_config_or_exit(args)
+    return loaded.settings.identity_key_path
+
+
+def _print_identity(identity: Identity, as_json: bool) -> None:
+    document = {
+        "terminal_id": identity.terminal_id,
+        "public_key": identity.public_key_hex,
+        "fingerprint": identity.fingerprint,
+        "key_path": str(identity.key_path),
+    }
+    if as_json:
+        print(json.dumps(document, indent=2))
+        return
+    width = max(len(name) for name in document)
+    for name, value in document.items():
+        print(f"{name.ljust(width)}  {value}")
+
+
+def _report_identity_error(exc: IdentityError) -> int:
+    print(message("error", message=str(exc)), file=sys.stderr)
+    if exc.next_step:
+        print(message("next_step", step=exc.next_step), file=sys.stderr)
+    return 2
+
+
+def _identity_init(args: argparse.Namespace) -> int:
+    from firmware_config.identity import IdentityError, generate_identity
+
+    key_path = _key_path(args)
+    replacing = args.force and key_path.exists()
+    try:
+        identity = generate_identity(key_path, force=args.force)
+    except IdentityError as exc:
+        return _report_identity_error(exc)
+    print(message("identity_replaced" if replacing else "identity_created"), file=sys.stderr)
+    _print_identity(identity, args.json)
+    return 0
+
+
+def _identity_show(args: argparse.Namespace) -> int:
+    from firmware_config.identity import IdentityError, load_identity
+
+    key_path = _key_path(args)
+    try:
+        identity = load_identity(key_path)
+    except IdentityError as exc:
+        return _report_identity_error(exc)
+    _print_identity(identity, args.json)
+    return 0

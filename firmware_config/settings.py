@@ -1,0 +1,521 @@
+"""The typed settings of a lobbypay terminal (and of the central ledger service).
+
+Theory of operation: :class:`Settings` is a tree of frozen pydantic models, one
+model per section (``terminal``, ``journal``, ``devices``, ...). Every field has
+a docstring (pydantic's ``use_attribute_docstrings``), which is what
+``lobbypay config show`` and the documentation tests read. Values arrive only
+through :func:`firmware_config.loader.load_config`, which layers the TOML files
+and the ``LOBBYPAY_<SECTION>__<KEY>`` environment variables and remembers where
+each value came from; this module knows nothing about files.
+
+Adding a section is a one-model change: write a ``_Section`` subclass and add a
+field for it on :class:`Settings`. The loader, ``config show`` and the tests walk
+the model, so they pick the new section up by themselves.
+
+Limits follow the house rule: a bound on everything, unit last (``_s`` seconds,
+``_minor`` minor units of money, ``_max``/``_min`` for bounds). Integers are
+strict: ``offline_payments_max = "10"`` or ``= true`` in a file is a type error,
+never a silent conversion (the loader converts environment strings itself).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "LOBBYPAY_"
+"""Prefix of every environment variable the loader reads."""
+
+ENV_NESTED_DELIMITER = "__"
+"""Separates section and key in environment variable names."""
+
+SECRET_MASK = "***"  # noqa: S105 (a mask, not a password)
+"""What ``config show`` prints instead of a secret value."""
+
+DEFAULT_DATA_DIR = Path("/var/lib/lobbypay")
+
+PositiveInt = Annotated[int, Field(strict=True, gt=0)]
+"""A strictly positive integer; booleans, floats and strings are refused."""
+
+PositiveFloat = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+"""A strictly positive, finite number (seconds, for timeouts)."""
+
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+
+_HEX_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+_ZVT_PASSWORD_RE = re.compile(r"^[0-9]{6}$")
+_LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
+_PROFILE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+SUPPORTED_LANGUAGES = ("ru", "en")
+"""Languages the kiosk has texts for."""
+
+
+def _require_absolute(value: Path) -> Path:
+    # Services run with `/` as their working directory, so a relative path in a
+    # configuration file would silently point somewhere unexpected.
+    if not value.is_absolute():
+        raise ValueError("must be an absolute path")
+    return value
+
+
+AbsolutePath = Annotated[Path, AfterValidator(_require_absolute)]
+"""A filesystem path that must be absolute."""
+
+
+def _require_url(value: str, info: ValidationInfo, drivers: frozenset[str]) -> str:
+    driver = info.data.get("driver")
+    if driver in drivers and value == "":
+        raise ValueError(f"must be set when driver is {driver!r}")
+    return value
+
+
+class _Section(BaseModel):
+    """Common configuration of every section: frozen, no unknown keys, docstrings."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+
+
+class TerminalSettings(_Section):
+    """What this box is and where it keeps its data."""
+
+    role: Literal["kiosk", "gateway", "central"] = "kiosk"
+    """Which service this box runs: a lobby kiosk, an ATM-side gateway, or the central ledger."""
+
+    label: str = Field(default="", max_length=200)
+    """Human-readable name shown to operators (for example "Lenina 5, entrance 2")."""
+
+    data_dir: AbsolutePath = DEFAULT_DATA_DIR
+    """Directory holding the journal, the catalog and the identity key (absolute path)."""
+
+    location: str = Field(default="", max_length=200)
+    """Street address or description of where the box stands, sent at enrollment."""
+
+
+class IdentitySettings(_Section):
+    """The terminal's Ed25519 identity key."""
+
+    key_path: AbsolutePath | None = None
+    """Private key file (PEM, mode 0600); unset means <terminal.data_dir>/identity/ed25519.key."""
+
+
+class JournalSettings(_Section):
+    """The durable local journal and its offline acceptance limits."""
+
+    path: AbsolutePath | None = None
+    """SQLite journal file; unset means <terminal.data_dir>/journal.db."""
+
+    offline_payment_amount_max_minor: PositiveInt = 1_500_000
+    """Largest single card payment accepted while offline, in kopecks (default 15,000.00 RUB)."""
+
+    offline_amount_total_max_minor: PositiveInt = 50_000_000
+    """Cap on the total amount of payments stored offline and not yet acknowledged, in kopecks."""
+
+    offline_payments_max: PositiveInt = 5_000
+    """Cap on the number of payments stored offline and not yet acknowledged."""
+
+    offline_age_max_s: PositiveInt = 72 * 3600
+    """Oldest unacknowledged offline payment allowed before new card payments are refused, in s."""
+
+    group_commit_entries_max: PositiveInt = 1024
+    """Most appends that share one fsync (group commit batch size)."""
+
+    append_queue_max: PositiveInt = 10_000
+    """Most appends waiting for the writer; beyond this, appends are refused (back-pressure)."""
+
+    retention_s: PositiveInt = 90 * 24 * 3600
+    """How long acknowledged entries are kept before they may be pruned, in seconds."""
+
+    @field_validator("offline_amount_total_max_minor")
+    @classmethod
+    def _total_not_below_single(cls, value: int, info: ValidationInfo) -> int:
+        single = info.data.get("offline_payment_amount_max_minor")
+        if isinstance(single, int) and value < single:
+            raise ValueError(
+                "must be at least journal.offline_payment_amount_max_minor, "
+                "or no offline payment could ever be stored"
+            )
+        return value
+
+
+class CentralSettings(_Section):
+    """Where the central ledger is and how to recognise it."""
+
+    url: str = Field(default="", max_length=2048)
+    """Base URL of the central ledger service (https://...); empty means not configured yet."""
+
+    public_key: str = ""
+    """Central's pinned Ed25519 public key, 64 hex digits; empty means not pinned yet."""
+
+    request_timeout_s: PositiveFloat = 10.0
+    """Timeout for one HTTP request to central, in seconds."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value == "":
+            return value
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local test ledger)")
+        authority = value.split("://", 1)[1].split("/", 1)[0]
+        if "@" in authority:
+            # Terminals authenticate with their Ed25519 key; a password in the
+            # URL would end up in `config show` and in logs.
+            raise ValueError("must not contain credentials (user:password@)")
+        if authority == "":
+            raise ValueError("has no host")
+        return value
+
+    @field_validator("public_key")
+    @classmethod
+    def _check_public_key(cls, value: str) -> str:
+        if value == "":
+            return value
+        normalized = value.strip().lower()
+        if not _HEX_KEY_RE.fullmatch(normalized):
+            raise ValueError("must be 64 hexadecimal digits (a 32-byte Ed25519 public key)")
+        return normalized
+
+    @property
+    def public_key_bytes(self) -> bytes | None:
+        """The pinned key as 32 bytes, or None when it is not pinned yet."""
+        return bytes.fromhex(self.public_key) if self.public_key else None
+
+
+class DeploymentSettings(_Section):
+    """Settings shared by every terminal of one deployment (one operator, one city)."""
+
+    id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
+    """Deployment identifier; also written on resident cards (tag 82)."""
+
+    currency: Literal["RUB"] = "RUB"
+    """ISO 4217 currency of every amount in this deployment."""
+
+    card_hash_key_path: AbsolutePath | None = None
+    """HMAC key for resident card hashes; unset means <terminal.data_dir>/keys/card-hash.key."""
+
+    virtual_number_check: Literal["luhn", "none"] = "luhn"
+    """Check digit scheme of virtual (account) numbers typed by residents."""
+
+    virtual_number_length_min: PositiveInt = 6
+    """Fewest digits in a virtual (account) number."""
+
+    virtual_number_length_max: Annotated[int, Field(strict=True, gt=0, le=64)] = 20
+    """Most digits in a virtual (account) number."""
+
+    @field_validator("virtual_number_length_max")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("virtual_number_length_min")
+        if isinstance(low, int) and value < low:
+            raise ValueError("must not be less than deployment.virtual_number_length_min")
+        return value
+
+
+class PaymentTerminalSettings(_Section):
+    """The bank's payment terminal (card reader and PIN pad)."""
+
+    driver: Literal["zvt", "simulator"] = "simulator"
+    """Protocol of the payment terminal: "zvt" (ECR interface) or the built-in "simulator"."""
+
+    url: str = Field(default="", max_length=512)
+    """Serial device or pyserial URL, for example /dev/ttyUSB0 or socket://127.0.0.1:20007."""
+
+    password: SecretStr = SecretStr("000000")
+    """ZVT registration password, 6 digits (secret: never shown or logged)."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        return _require_url(value, info, frozenset({"zvt"}))
+
+    @field_validator("password")
+    @classmethod
+    def _check_password(cls, value: SecretStr) -> SecretStr:
+        if not _ZVT_PASSWORD_RE.fullmatch(value.get_secret_value()):
+            raise ValueError("must be exactly 6 digits")
+        return value
+
+
+class PrinterSettings(_Section):
+    """The receipt printer."""
+
+    driver: Literal["escpos", "simulator"] = "simulator"
+    """Protocol of the receipt printer: "escpos" or the built-in "simulator"."""
+
+    url: str = Field(default="", max_length=512)
+    """Serial device or pyserial URL of the printer, for example /dev/ttyS0."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        return _require_url(value, info, frozenset({"escpos"}))
+
+
+class CardReaderSettings(_Section):
+    """The resident card reader (PC/SC)."""
+
+    driver: Literal["pcsc", "none"] = "none"
+    """Reader access: "pcsc" (through pcscd) or "none" (no resident card reader)."""
+
+    reader_name: str = Field(default="", max_length=200)
+    """Substring of the PC/SC reader name to use; empty means the first reader found."""
+
+
+class ScannerSettings(_Section):
+    """The QR / barcode / magstripe scanner."""
+
+    driver: Literal["serial", "none"] = "none"
+    """Scanner access: "serial" (line-oriented serial scanner) or "none"."""
+
+    url: str = Field(default="", max_length=512)
+    """Serial device or pyserial URL of the scanner, for example /dev/ttyACM0."""
+
+    baudrate: Annotated[int, Field(strict=True, ge=300, le=4_000_000)] = 9600
+    """Serial line speed of the scanner, in bits per second."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        return _require_url(value, info, frozenset({"serial"}))
+
+
+class DevicesSettings(_Section):
+    """The devices attached to this box; each is chosen by driver name."""
+
+    payment_terminal: PaymentTerminalSettings = PaymentTerminalSettings()
+    """The bank's payment terminal."""
+
+    printer: PrinterSettings = PrinterSettings()
+    """The receipt printer."""
+
+    card_reader: CardReaderSettings = CardReaderSettings()
+    """The resident card reader."""
+
+    scanner: ScannerSettings = ScannerSettings()
+    """The QR / barcode scanner."""
+
+
+class KioskSettings(_Section):
+    """The resident-facing kiosk application."""
+
+    idle_timeout_s: Annotated[int, Field(strict=True, ge=5, le=3600)] = 60
+    """Seconds without a touch before the kiosk returns to the welcome screen."""
+
+    languages: list[str] = Field(default_factory=lambda: ["ru", "en"], min_length=1, max_length=8)
+    """Languages offered to residents, first is the default (codes: ru, en)."""
+
+    service_pin_hash: SecretStr = SecretStr("")
+    """Hash of the technicians' service-mode PIN (secret); empty disables service mode."""
+
+    @field_validator("languages")
+    @classmethod
+    def _check_languages(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not _LANGUAGE_RE.fullmatch(code) or code not in SUPPORTED_LANGUAGES:
+                raise ValueError(
+                    f"unsupported language; supported: {', '.join(SUPPORTED_LANGUAGES)}"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a language twice")
+        return value
+
+
+class GatewaySettings(_Section):
+    """The ATM-side gateway HTTP server."""
+
+    listen_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    """Address the gateway listens on."""
+
+    listen_port: Port = 8080
+    """TCP port the gateway listens on."""
+
+    catalog_age_max_s: PositiveInt = 24 * 3600
+    """Oldest local catalog the gateway still answers `check` from, in seconds."""
+
+
+class LoggingSettings(_Section):
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Lowest level of log records written (DEBUG, INFO, WARNING, ERROR, CRITICAL)."""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Every setting of a lobbypay box, one section per field."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+
+    hardware_profile: str = ""
+    """Shipped hardware profile layered under the local files (rpi4, generic); set in local.toml."""
+
+    terminal: TerminalSettings = TerminalSettings()
+    """What this box is and where it keeps its data."""
+
+    identity: IdentitySettings = IdentitySettings()
+    """The terminal's Ed25519 identity key."""
+
+    journal: JournalSettings = JournalSettings()
+    """The durable local journal and its offline limits."""
+
+    central: CentralSettings = CentralSettings()
+    """Where the central ledger is and how to recognise it."""
+
+    deployment: DeploymentSettings = DeploymentSettings()
+    """Settings shared by every terminal of one deployment."""
+
+    devices: DevicesSettings = DevicesSettings()
+    """The devices attached to this box."""
+
+    kiosk: KioskSettings = KioskSettings()
+    """The resident-facing kiosk application."""
+
+    gateway: GatewaySettings = GatewaySettings()
+    """The ATM-side gateway HTTP server."""
+
+    logging: LoggingSettings = LoggingSettings()
+    """Logging."""
+
+    @field_validator("hardware_profile")
+    @classmethod
+    def _check_profile_name(cls, value: str) -> str:
+        if value != "" and not _PROFILE_NAME_RE.fullmatch(value):
+            raise ValueError("must be a profile name such as rpi4 or generic")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The loader applies files and the environment itself, so that every
+        # value carries its provenance and the environment can be passed in
+        # (tests, `config show --config-dir`). Reading os.environ here as well
+        # would apply it twice and hide where a value came from.
+        return (init_settings,)
+
+    @property
+    def identity_key_path(self) -> Path:
+        """The identity key file, with the default under the data directory resolved."""
+        return self.identity.key_path or self.terminal.data_dir / "identity" / "ed25519.key"
+
+    @property
+    def journal_path(self) -> Path:
+        """The journal database file, with the default under the data directory resolved."""
+        return self.journal.path or self.terminal.data_dir / "journal.db"
+
+    @property
+    def card_hash_key_path(self) -> Path:
+        """The card-hash HMAC key file, with the default under the data directory resolved."""
+        return (
+            self.deployment.card_hash_key_path or self.terminal.data_dir / "keys" / "card-hash.key"
+        )
+
+
+def is_profile_name(name: str) -> bool:
+    """Whether ``name`` is a syntactically valid hardware profile name (no paths)."""
+    return bool(_PROFILE_NAME_RE.fullmatch(name))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingField:
+    """One leaf setting of the model, as ``config show`` and the docs tests see it."""
+
+    key: str
+    """Dotted key, for example ``journal.offline_payments_max``."""
+
+    info: FieldInfo
+    """Pydantic's description of the field (annotation, default, docstring)."""
+
+    secret: bool
+    """Whether the value is a secret that is never shown."""
+
+
+def _section_model(info: FieldInfo) -> type[BaseModel] | None:
+    annotation = info.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def setting_fields(model: type[BaseModel] = Settings, prefix: str = "") -> tuple[SettingField, ...]:
+    """Every leaf setting of ``model``, depth first in declaration order."""
+    fields: list[SettingField] = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        section = _section_model(info)
+        if section is not None:
+            fields.extend(setting_fields(section, f"{key}."))
+        else:
+            fields.append(SettingField(key=key, info=info, secret=info.annotation is SecretStr))
+    return tuple(fields)
+
+
+def section_model_at(parts: tuple[str, ...]) -> type[BaseModel] | None:
+    """The section model named by ``parts`` (``()`` is :class:`Settings`), or None."""
+    model: type[BaseModel] = Settings
+    for part in parts:
+        info = model.model_fields.get(part)
+        section = _section_model(info) if info is not None else None
+        if section is None:
+            return None
+        model = section
+    return model
+
+
+def field_at(parts: tuple[str, ...]) -> FieldInfo | None:
+    """The field named by ``parts``, section or leaf, or None if there is none."""
+    if not parts:
+        return None
+    model = section_model_at(parts[:-1])
+    return model.model_fields.get(parts[-1]) if model is not None else None
+
+
+def effective_values(settings: Settings) -> dict[str, object]:
+    """Every leaf setting's value by dotted key (secrets stay :class:`SecretStr`)."""
+    values: dict[str, object] = {}
+    for item in setting_fields():
+        node: object = settings
+        for part in item.key.split("."):
+            node = getattr(node, part)
+        values[item.key] = node
+    return values
