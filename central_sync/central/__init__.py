@@ -1,0 +1,1 @@
+"""The central ledger service (DESIGN.md, "The central ledger service")."""
