@@ -1,0 +1,54 @@
+"""Resident cards over PC/SC: sans-I/O APDU layer, identities, and the pyscard transport.
+
+Import map (only :mod:`drivers.pcsc.reader` imports pyscard):
+
+* :mod:`drivers.pcsc.apdu` -- command/response APDUs and status words (ISO 7816-4 §5).
+* :mod:`drivers.pcsc.tlv` -- BER-TLV parsing (ISO 7816-4 §5.2.2).
+* :mod:`drivers.pcsc.atr` -- ATR parsing and the PC/SC contactless ATR.
+* :mod:`drivers.pcsc.identity` -- :class:`CardIdentity`, masking, :func:`card_hash`.
+* :mod:`drivers.pcsc.session` -- :class:`ResidentCardSession`, the read state machine.
+* :mod:`drivers.pcsc.events` -- the monitor's event dataclasses.
+* :mod:`drivers.pcsc.reader` -- :class:`~drivers.pcsc.reader.CardReaderMonitor`,
+  :func:`~drivers.pcsc.reader.read_card` (pyscard).
+* :mod:`drivers.pcsc.cli` -- ``lobbypay card watch|read``.
+"""
+
+from drivers.pcsc.errors import (
+    CardError,
+    CardNotRecognised,
+    CardProtocolError,
+    CardRemovedError,
+    NoCardError,
+    ReaderUnavailable,
+    TlvError,
+)
+from drivers.pcsc.events import (
+    CardEvent,
+    CardInserted,
+    CardReadFailed,
+    CardRemoved,
+    ReaderAdded,
+    ReaderRemoved,
+)
+from drivers.pcsc.identity import CardIdentity, card_hash, mask_uid
+from drivers.pcsc.session import ResidentCardSession
+
+__all__ = [
+    "CardError",
+    "CardEvent",
+    "CardIdentity",
+    "CardInserted",
+    "CardNotRecognised",
+    "CardProtocolError",
+    "CardReadFailed",
+    "CardRemoved",
+    "CardRemovedError",
+    "NoCardError",
+    "ReaderAdded",
+    "ReaderRemoved",
+    "ReaderUnavailable",
+    "ResidentCardSession",
+    "TlvError",
+    "card_hash",
+    "mask_uid",
+]
