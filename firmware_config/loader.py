@@ -30,6 +30,7 @@ import difflib
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -249,14 +250,11 @@ def _read_toml_file(path: Path, kind: SourceKind, problems: list[Problem]) -> _L
     """Parse one TOML file; a missing file is None, any other trouble a problem."""
     here = Source(kind=kind, path=path)
     try:
-        with path.open("rb") as f:
-            raw = f.read(FILE_BYTES_MAX + 1)
+        raw = _read_regular_file(path, FILE_BYTES_MAX + 1)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        problems.append(
-            Problem(key="", source=here, message="is a directory, expected a TOML file")
-        )
+    except _NotRegularFileError as exc:
+        problems.append(Problem(key="", source=here, message=str(exc)))
         return None
     except OSError as exc:
         problems.append(Problem(key="", source=here, message=f"cannot read: {exc.strerror}"))
@@ -297,6 +295,36 @@ def _read_toml_file(path: Path, kind: SourceKind, problems: list[Problem]) -> _L
         # numbers are unknown. Report file names without lines rather than fail.
         lines = KeyLines()
     return _Layer(kind=kind, data=data, path=path, lines=lines)
+
+
+class _NotRegularFileError(Exception):
+    pass
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file.
+
+    Opened non-blocking and checked before reading: a FIFO or device named
+    local.toml must be a problem, not a hang.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise _NotRegularFileError("is a directory, expected a TOML file")
+        if not stat.S_ISREG(mode):
+            raise _NotRegularFileError("is not a regular file")
+        chunks: list[bytes] = []
+        remaining = limit
+        while remaining > 0:
+            chunk = os.read(fd, remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _toml_error_position(message: str, text: str) -> tuple[str, int | None]:
@@ -526,12 +554,14 @@ def _locate(
     """The best place to point a technician at for a problem with ``key``."""
     if key in provenance:
         return provenance[key]
+    if key in table_sources:
+        return table_sources[key]
     # A key no layer set (a default that conflicts with a sibling, such as a
     # device url that a driver choice requires): point at the sibling set last,
     # which is what made the default wrong, or else at the enclosing table.
     parent = key[:-1]
     siblings = [k for k in provenance if k[: len(parent)] == parent and len(k) > len(parent)]
-    if siblings:
+    if parent and siblings:
         return provenance[max(siblings, key=lambda k: order[k])]
     for end in range(len(key), 0, -1):
         if key[:end] in table_sources:
