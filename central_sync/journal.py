@@ -417,6 +417,17 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE TABLE journal_meta (key TEXT PRIMARY KEY, value ANY) STRICT;
         """,
     ),
+    (
+        # Pruning removes entries but must not forget which payments existed,
+        # or a very late retry would be stored as a second payment.
+        "0002_pruned_payments",
+        """
+        CREATE TABLE pruned_payments (
+            dedup_key TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID;
+        """,
+    ),
 )
 
 
@@ -491,8 +502,14 @@ class Journal:
         append_queue_max: int = 10_000,
         clock_ms: Callable[[], int] | None = None,
         connect: ConnectFn | None = None,
+        check_tail: bool = True,
     ) -> Journal:
-        """Open (creating if needed) the journal at ``path`` and check its tail."""
+        """Open (creating if needed) the journal at ``path`` and check its tail.
+
+        ``check_tail=False`` is for `lobbypay journal verify`, which must open a
+        journal with a broken chain to say where it breaks; such a journal
+        refuses appends.
+        """
         journal = cls(
             Path(path),
             limits=limits,
@@ -502,7 +519,7 @@ class Journal:
             connect=connect or _default_connect,
         )
         try:
-            await journal._run(journal._open_sync)
+            await journal._run(lambda: journal._open_sync(check_tail=check_tail))
         except BaseException:
             journal._executor.shutdown(wait=False)
             raise
@@ -659,7 +676,7 @@ class Journal:
             raise JournalUnavailableError("journal file is not open")
         return self._conn
 
-    def _open_sync(self) -> None:
+    def _open_sync(self, *, check_tail: bool = True) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = self._connect(str(self.path))
@@ -670,7 +687,10 @@ class Journal:
             self._configure(conn)
             self._migrate(conn)
             self._load_head(conn)
-            self._check_tail(conn)
+            if check_tail:
+                self._check_tail(conn)
+            else:
+                self._fault = JournalUnavailableError("opened for inspection only")
             self._exposure = self._compute_exposure(conn)
         except sqlite3.DatabaseError as exc:
             self._close_sync()
@@ -804,6 +824,12 @@ class Journal:
                 found[str(row[7])] = self._row_to_entry(row)
         return found
 
+    def _pruned(self, conn: sqlite3.Connection, dedup_key: str) -> int | None:
+        row = conn.execute(
+            "SELECT seq FROM pruned_payments WHERE dedup_key = ?", (dedup_key,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def _check_limits(self, prepared: _Prepared, exposure: _Exposure, now_ms: int) -> None:
         limits = self.limits
         if limits is None or prepared.kind != KIND_PAYMENT_INTENT:
@@ -856,6 +882,12 @@ class Journal:
             try:
                 if p.dedup_key is not None:
                     existing = staged.get(p.dedup_key) or stored.get(p.dedup_key)
+                    pruned_seq = None if existing else self._pruned(conn, p.dedup_key)
+                    if pruned_seq is not None:
+                        raise JournalConflictError(
+                            f"{p.kind} for payment {p.payment_id} was recorded at seq "
+                            f"{pruned_seq}, acknowledged by central and archived"
+                        )
                     if existing is not None:
                         if canonical.encode(existing.body) != p.body_bytes:
                             raise JournalConflictError(
@@ -866,6 +898,11 @@ class Journal:
                 if p.kind in (KIND_PAYMENT_RESULT, KIND_REVERSAL):
                     intent_key = f"{KIND_PAYMENT_INTENT}:{p.payment_id}"
                     if intent_key not in staged and intent_key not in stored:
+                        if self._pruned(conn, intent_key) is not None:
+                            raise JournalConflictError(
+                                f"payment {p.payment_id} was acknowledged by central and "
+                                "archived; it cannot change now"
+                            )
                         raise EntryInvalidError(
                             f"{p.kind} for payment {p.payment_id}, which has no intent"
                         )
@@ -1097,6 +1134,11 @@ class Journal:
         anchor_hash = conn.execute("SELECT hash FROM entries WHERE seq = ?", (last,)).fetchone()[0]
 
         def tx(c: sqlite3.Connection) -> int:
+            c.execute(
+                "INSERT OR IGNORE INTO pruned_payments (dedup_key, seq) "
+                "SELECT dedup_key, seq FROM entries WHERE seq <= ? AND dedup_key IS NOT NULL",
+                (last,),
+            )
             deleted = c.execute("DELETE FROM entries WHERE seq <= ?", (last,)).rowcount
             for key, value in (("anchor_seq", last), ("anchor_hash", bytes(anchor_hash))):
                 c.execute(
