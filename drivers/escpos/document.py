@@ -198,7 +198,7 @@ class PrinterProfile:
             raise ReceiptError(f"unknown codec {self.codec!r}") from None
         # ESC/POS text is one byte per character; a multi-byte codec would let
         # one character spill over two columns and break the layout.
-        if len(info.encode("A")[0]) != 1:
+        if any(len(info.encode(ch, "replace")[0]) != 1 for ch in ("A", "Ж", "€")):
             raise ReceiptError(f"codec {self.codec!r} is not a single-byte code page")
         if not 1 <= self.qr_module_size <= 16:
             raise ReceiptError(f"QR module size {self.qr_module_size} is outside 1..16")

@@ -51,6 +51,7 @@ ITEMS_MAX = 100
 TEXT_CHARS_MAX = 200
 HEADER_LINES_MAX = 8
 SERVICE_LINES_MAX = 3
+QR_PAYLOAD_BYTES_MAX = 2000
 AMOUNT_MINOR_MAX = 10**12  # ten billion roubles: anything above is a bug upstream
 
 LABELS: dict[str, dict[str, str]] = {
@@ -246,8 +247,13 @@ class Receipt:
         _check_text("terminal_id", self.terminal_id)
         if self.reference is not None:
             _check_text("reference", self.reference)
-        if self.qr_payload is not None and not 1 <= len(self.qr_payload.encode()) <= 2000:
-            raise ReceiptError("qr_payload must be 1..2000 bytes of UTF-8")
+        if self.qr_payload is not None:
+            try:
+                size = len(self.qr_payload.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise ReceiptError("qr_payload is not valid Unicode text") from None
+            if not 1 <= size <= QR_PAYLOAD_BYTES_MAX:
+                raise ReceiptError(f"qr_payload must be 1..{QR_PAYLOAD_BYTES_MAX} bytes of UTF-8")
 
 
 class _Layout:
