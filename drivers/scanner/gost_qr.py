@@ -278,10 +278,12 @@ def _account_prefix(bic: str, account: str, *, corresp: bool) -> str | None:
     accounts (``03...``) follow the Federal Treasury's own scheme, so they are
     not checked here (None).
     """
-    if corresp or bic[6:9] in ("000", "001", "002"):
+    if corresp:
         return "0" + bic[4:6]
     if account.startswith("03"):
         return None
+    if bic[6:9] in ("000", "001", "002"):
+        return "0" + bic[4:6]
     return bic[6:9]
 
 
@@ -666,6 +668,10 @@ def _parse_requisites(
         if spec is None:
             extra[name] = value
         elif spec.kind == "kopecks":
+            if spec.chars_max is not None and len(value) > spec.chars_max:
+                raise QrSizeError(
+                    "field_too_long", f"over {spec.chars_max} characters", field=spec.key
+                )
             if not _FORMATS["kopecks"].match(value):
                 raise QrFieldError("bad_value", "amount must be integer kopecks", field=spec.key)
             kwargs[spec.attr] = int(value)

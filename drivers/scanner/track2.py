@@ -42,6 +42,7 @@ copying.)
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -125,9 +126,10 @@ def _is_digits(text: str, low: int, high: int) -> bool:
 
 
 def wipe(buf: bytearray) -> None:
-    """Overwrite ``buf`` with zeros in place, then empty it."""
+    """Overwrite ``buf`` with zeros in place, then empty it (if no view pins its size)."""
     buf[:] = bytes(len(buf))
-    buf.clear()
+    with contextlib.suppress(BufferError):
+        buf.clear()
 
 
 # --- Check digits on a buffer, without copying -------------------------------------
