@@ -49,9 +49,15 @@ def _check(value: Any, depth: int) -> None:
         raise CanonicalError(f"type {type(value).__name__} is not canonical JSON")
 
 
-def encode(value: Any) -> bytes:
-    """Encode ``value`` canonically; raise :class:`CanonicalError` if it cannot be."""
-    _check(value, 0)
+def encode(value: Any, *, checked: bool = False) -> bytes:
+    """Encode ``value`` canonically; raise :class:`CanonicalError` if it cannot be.
+
+    ``checked=True`` skips the type walk for a caller that has just made the
+    same checks itself (the journal's append path, which walks a body once for
+    both types and card data).
+    """
+    if not checked:
+        _check(value, 0)
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")

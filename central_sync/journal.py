@@ -305,30 +305,46 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _check_no_card_data(value: Mapping[str, Any] | list[Any], key: str | None = None) -> None:
-    """Refuse card data anywhere in a body: forbidden keys, unmasked PANs, PAN-like digits."""
-    items = value.items() if isinstance(value, Mapping) else ((key, v) for v in value)
+def _scan_body(value: Any, key: str | None, depth: int) -> None:
+    """One walk over a body: canonical JSON types only, and no card data anywhere.
+
+    Refuses floats and non-JSON types (as :func:`canonical.encode` would), keys
+    that would hold card data, a ``masked_pan`` that shows more than the BIN and
+    last 4 digits, and digit runs that pass the Luhn check outside the numeric
+    identifier fields. Messages never repeat the digits.
+    """
+    if depth > canonical.DEPTH_MAX:
+        raise EntryInvalidError(f"body nested deeper than {canonical.DEPTH_MAX}")
+    items = value.items() if isinstance(value, dict) else ((key, v) for v in value)
     for k, v in items:
         if k is not key:
-            assert k is not None
+            if type(k) is not str:
+                raise EntryInvalidError("body keys must be strings")
             if k.lower() in FORBIDDEN_KEYS:
                 raise EntryInvalidError(f"field {k!r} would hold card data; it is never stored")
             if k == "masked_pan" and (
-                not isinstance(v, str)
+                type(v) is not str
                 or not MASKED_PAN_PATTERN.match(v)
                 or sum(c.isdigit() for c in v) > 10
             ):
                 raise EntryInvalidError("masked_pan must show at most the BIN and last 4 digits")
-        if isinstance(v, str):
-            if k not in NUMERIC_ID_KEYS and len(v) >= 13:
+        kind = type(v)
+        if kind is str:
+            if len(v) >= 13 and k not in NUMERIC_ID_KEYS:
                 for match in _DIGIT_RUN.finditer(v):
                     if _luhn_ok(match.group()):
-                        # The message must not repeat the digits.
                         raise EntryInvalidError(
                             f"field {k!r} contains what looks like a full card number; refused"
                         )
-        elif isinstance(v, dict | list):
-            _check_no_card_data(v, k)
+        elif kind is int:
+            if not -canonical.INT_ABS_MAX <= v <= canonical.INT_ABS_MAX:
+                raise EntryInvalidError("integer out of the signed 64-bit range")
+        elif kind is dict or kind is list:
+            _scan_body(v, k, depth + 1)
+        elif kind is float:
+            raise EntryInvalidError("floats are not allowed; use integer minor units")
+        elif not (kind is bool or v is None):
+            raise EntryInvalidError(f"type {kind.__name__} is not allowed in a body")
 
 
 def _require_int(body: Mapping[str, Any], name: str, *, positive: bool) -> int:
@@ -368,13 +384,10 @@ def prepare(kind: str, body: Mapping[str, Any]) -> _Prepared:
     if not isinstance(body, Mapping):
         raise EntryInvalidError("body must be an object")
     body = dict(body)
-    try:
-        body_bytes = canonical.encode(body)
-    except canonical.CanonicalError as exc:
-        raise EntryInvalidError(f"body is not canonical JSON: {exc}") from None
+    _scan_body(body, None, 0)
+    body_bytes = canonical.encode(body, checked=True)
     if len(body_bytes) > BODY_BYTES_MAX:
         raise EntryInvalidError(f"body larger than {BODY_BYTES_MAX} bytes")
-    _check_no_card_data(body)
     payment_id = amount = currency = outcome = None
     if kind in PAYMENT_KINDS:
         payment_id = _require_str(body, "payment_id", PAYMENT_ID_PATTERN)
@@ -413,7 +426,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             outcome TEXT
         ) STRICT;
         CREATE UNIQUE INDEX entries_dedup ON entries(dedup_key) WHERE dedup_key IS NOT NULL;
-        CREATE INDEX entries_unacked ON entries(seq) WHERE state < 2;
         CREATE TABLE journal_meta (key TEXT PRIMARY KEY, value ANY) STRICT;
         """,
     ),
@@ -426,6 +438,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             dedup_key TEXT PRIMARY KEY,
             seq INTEGER NOT NULL
         ) STRICT, WITHOUT ROWID;
+        CREATE TRIGGER entries_not_archived BEFORE INSERT ON entries
+        WHEN NEW.dedup_key IS NOT NULL
+            AND EXISTS (SELECT 1 FROM pruned_payments WHERE dedup_key = NEW.dedup_key)
+        BEGIN
+            SELECT RAISE(ABORT, 'payment archived');
+        END;
         """,
     ),
 )
@@ -447,6 +465,10 @@ class _Exposure:
     count: int = 0
     amount_by_currency: dict[str, int] = field(default_factory=dict)
     oldest_ts_ms: int | None = None
+
+
+class _DuplicateInGroup(Exception):
+    """The fast path met a stored payment; redo the group with lookups."""
 
 
 T = TypeVar("T")
@@ -486,6 +508,10 @@ class Journal:
         self._fault: JournalError | None = None
         # Owned by the writer thread only:
         self._conn: sqlite3.Connection | None = None
+        self.checkpoint_rows = 4096
+        self._rows_since_checkpoint = 0
+        self._checkpoint_running = False
+        self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-ckpt")
         self._head_seq = 0
         self._head_hash = GENESIS_HASH
         self._exposure = _Exposure()
@@ -522,6 +548,7 @@ class Journal:
             await journal._run(lambda: journal._open_sync(check_tail=check_tail))
         except BaseException:
             journal._executor.shutdown(wait=False)
+            journal._checkpointer.shutdown(wait=False)
             raise
         journal._writer = asyncio.get_running_loop().create_task(
             journal._writer_loop(), name="journal-writer"
@@ -538,6 +565,7 @@ class Journal:
             await self._writer
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close_sync)
         self._executor.shutdown(wait=True)
+        self._checkpointer.shutdown(wait=True)
 
     async def __aenter__(self) -> Journal:
         return self
@@ -716,6 +744,8 @@ class Journal:
             raise JournalCorruptError(f"cannot put the journal in WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints run on their own thread (see _request_checkpoint).
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         # Fail fast instead of waiting on a lock: there is one writer by design.
         conn.execute("PRAGMA busy_timeout=5000")
 
@@ -731,9 +761,8 @@ class Journal:
                 continue
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(sql):
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?)", (name, time.time_ns() // 10**6)
                 )
@@ -783,7 +812,7 @@ class Journal:
             """
             SELECT i.currency, count(*), sum(i.amount_minor), min(i.ts_ms)
             FROM entries AS i
-            WHERE i.kind = 'payment-intent' AND i.state < 2
+            WHERE i.kind = 'payment-intent' AND i.seq > ?
               AND NOT EXISTS (
                 SELECT 1 FROM entries AS r
                 WHERE r.dedup_key = 'payment-result:' || i.payment_id
@@ -791,7 +820,8 @@ class Journal:
               AND NOT EXISTS (
                 SELECT 1 FROM entries AS v WHERE v.dedup_key = 'reversal:' || i.payment_id)
             GROUP BY i.currency
-            """
+            """,
+            (int(self._meta(conn, "acked_through", 0)),),
         ).fetchall()
         for currency, count, amount, oldest in rows:
             exposure.count += count
@@ -800,12 +830,15 @@ class Journal:
                 exposure.oldest_ts_ms = oldest
         return exposure
 
-    def _prefetch(self, conn: sqlite3.Connection, group: Sequence[_Prepared]) -> dict[str, Entry]:
+    def _prefetch(
+        self, conn: sqlite3.Connection, group: Sequence[_Prepared], *, with_intents: bool
+    ) -> dict[str, Entry]:
         """Every stored payment entry the group's payments may touch, in one query per chunk."""
         keys: set[str] = set()
         for p in group:
             if p.kind == KIND_PAYMENT_INTENT:
-                keys.add(f"{p.kind}:{p.payment_id}")
+                if with_intents:
+                    keys.add(f"{p.kind}:{p.payment_id}")
             elif p.payment_id is not None:
                 keys.update(f"{kind}:{p.payment_id}" for kind in PAYMENT_KINDS)
         ordered = sorted(keys)
@@ -823,12 +856,6 @@ class Journal:
             for row in rows:
                 found[str(row[7])] = self._row_to_entry(row)
         return found
-
-    def _pruned(self, conn: sqlite3.Connection, dedup_key: str) -> int | None:
-        row = conn.execute(
-            "SELECT seq FROM pruned_payments WHERE dedup_key = ?", (dedup_key,)
-        ).fetchone()
-        return None if row is None else int(row[0])
 
     def _check_limits(self, prepared: _Prepared, exposure: _Exposure, now_ms: int) -> None:
         limits = self.limits
@@ -863,10 +890,24 @@ class Journal:
             )
 
     def _commit_group(self, group: Sequence[_Prepared]) -> list[Entry | JournalError]:
-        """Assign seqs and hashes to a group, insert it, commit once (one fsync)."""
+        """Assign seqs and hashes to a group, insert it, commit once (one fsync).
+
+        Fast path: new payment intents are not looked up first; the unique
+        index and the archive trigger refuse a duplicate inside the same
+        transaction, which is then rolled back and the group redone with every
+        payment looked up (the slow path). Retries are rare, lookups are not.
+        """
         if self._fault is not None:
             return [JournalUnavailableError(str(self._fault))] * len(group)
         conn = self._db()
+        try:
+            return self._stage_and_commit(conn, group, careful=False)
+        except _DuplicateInGroup:
+            return self._stage_and_commit(conn, group, careful=True)
+
+    def _stage_and_commit(
+        self, conn: sqlite3.Connection, group: Sequence[_Prepared], *, careful: bool
+    ) -> list[Entry | JournalError]:
         now_ms = self._clock_ms()
         seq, prev = self._head_seq, self._head_hash
         exposure = _Exposure(
@@ -874,7 +915,8 @@ class Journal:
             dict(self._exposure.amount_by_currency),
             self._exposure.oldest_ts_ms,
         )
-        stored = self._prefetch(conn, group)
+        lookups = group if careful else [p for p in group if p.kind != KIND_PAYMENT_INTENT]
+        stored = self._prefetch(conn, lookups, with_intents=careful)
         staged: dict[str, Entry] = {}
         rows: list[tuple[Any, ...]] = []
         outcomes: list[Entry | JournalError] = []
@@ -882,12 +924,8 @@ class Journal:
             try:
                 if p.dedup_key is not None:
                     existing = staged.get(p.dedup_key) or stored.get(p.dedup_key)
-                    pruned_seq = None if existing else self._pruned(conn, p.dedup_key)
-                    if pruned_seq is not None:
-                        raise JournalConflictError(
-                            f"{p.kind} for payment {p.payment_id} was recorded at seq "
-                            f"{pruned_seq}, acknowledged by central and archived"
-                        )
+                    if existing is None and (careful or p.kind != KIND_PAYMENT_INTENT):
+                        self._refuse_if_archived(conn, p.dedup_key, p)
                     if existing is not None:
                         if canonical.encode(existing.body) != p.body_bytes:
                             raise JournalConflictError(
@@ -898,11 +936,7 @@ class Journal:
                 if p.kind in (KIND_PAYMENT_RESULT, KIND_REVERSAL):
                     intent_key = f"{KIND_PAYMENT_INTENT}:{p.payment_id}"
                     if intent_key not in staged and intent_key not in stored:
-                        if self._pruned(conn, intent_key) is not None:
-                            raise JournalConflictError(
-                                f"payment {p.payment_id} was acknowledged by central and "
-                                "archived; it cannot change now"
-                            )
+                        self._refuse_if_archived(conn, intent_key, p)
                         raise EntryInvalidError(
                             f"{p.kind} for payment {p.payment_id}, which has no intent"
                         )
@@ -951,20 +985,73 @@ class Journal:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+        except sqlite3.IntegrityError:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if careful:  # every payment was looked up; this is not a duplicate
+                return self._write_failed(outcomes, "integrity check failed after lookups")
+            raise _DuplicateInGroup from None
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return self._write_failed(outcomes, str(exc))
+        try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            fault = JournalWriteError(f"journal write failed: {exc}")
-            self._fault = fault
-            logger.error("journal_write_failed entries=%d error=%s", len(rows), exc)
-            # Entries of this group are not stored; ones that existed before are.
-            return [
-                fault if isinstance(o, Entry) and o.seq > self._head_seq else o for o in outcomes
-            ]
+            return self._write_failed(outcomes, str(exc))
         self._head_seq, self._head_hash = seq, prev
         self._exposure = exposure
+        self._rows_since_checkpoint += len(rows)
+        if self._rows_since_checkpoint >= self.checkpoint_rows:
+            self._request_checkpoint()
         return outcomes
+
+    def _write_failed(
+        self, outcomes: list[Entry | JournalError], reason: str
+    ) -> list[Entry | JournalError]:
+        fault = JournalWriteError(f"journal write failed: {reason}")
+        self._fault = fault
+        logger.error("journal_write_failed error=%s", reason)
+        # Entries of this group are not stored; ones that existed before are.
+        return [fault if isinstance(o, Entry) and o.seq > self._head_seq else o for o in outcomes]
+
+    def _refuse_if_archived(self, conn: sqlite3.Connection, key: str, p: _Prepared) -> None:
+        row = conn.execute("SELECT seq FROM pruned_payments WHERE dedup_key = ?", (key,)).fetchone()
+        if row is not None:
+            raise JournalConflictError(
+                f"payment {p.payment_id} was recorded at seq {row[0]}, acknowledged by "
+                "central and archived; it cannot be recorded or changed again"
+            )
+
+    def _request_checkpoint(self) -> None:
+        """Copy the WAL into the database on another thread, off the append path.
+
+        SQLite's automatic checkpoint runs inside the COMMIT that crosses its
+        threshold and fsyncs the database file there, which would put that
+        cost on one unlucky group of appenders. A passive checkpoint from a
+        second connection runs beside the writer instead.
+        """
+        if self._checkpoint_running:
+            return
+        self._checkpoint_running = True
+        self._rows_since_checkpoint = 0
+        self._checkpointer.submit(self._checkpoint_sync)
+
+    def _checkpoint_sync(self) -> None:
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=5.0)
+            try:
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            # Not fatal: the WAL keeps the data; the next checkpoint retries.
+            logger.warning("journal_checkpoint_failed error=%s", exc)
+        finally:
+            self._checkpoint_running = False
 
     @staticmethod
     def _update_exposure(
@@ -1062,7 +1149,8 @@ class Journal:
     def _mark_sent_sync(self, through_seq: int) -> None:
         self._write_tx(
             lambda c: c.execute(
-                "UPDATE entries SET state = 1 WHERE seq <= ? AND state = 0", (through_seq,)
+                "UPDATE entries SET state = 1 WHERE seq > ? AND seq <= ? AND state = 0",
+                (self._acked_through_sync(), through_seq),
             )
         )
 
@@ -1079,7 +1167,10 @@ class Journal:
             raise JournalError(f"ack head hash does not match entry {through_seq}; ack refused")
 
         def tx(c: sqlite3.Connection) -> None:
-            c.execute("UPDATE entries SET state = 2 WHERE seq <= ? AND state < 2", (through_seq,))
+            c.execute(
+                "UPDATE entries SET state = 2 WHERE seq > ? AND seq <= ?",
+                (self._acked_through_sync(), through_seq),
+            )
             c.execute(
                 "INSERT INTO journal_meta VALUES ('acked_through', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -1215,7 +1306,11 @@ class Journal:
             str(kind): int(count)
             for kind, count in conn.execute("SELECT kind, count(*) FROM entries GROUP BY kind")
         }
-        oldest = conn.execute("SELECT min(ts_ms) FROM entries WHERE state < 2").fetchone()[0]
+        oldest = conn.execute(
+            "SELECT ts_ms FROM entries WHERE seq > ? ORDER BY seq LIMIT 1",
+            (self._acked_through_sync(),),
+        ).fetchone()
+        oldest = None if oldest is None else oldest[0]
         now_ms = self._clock_ms()
         unknown = conn.execute(
             """
@@ -1242,6 +1337,19 @@ class Journal:
             schema_version=int(conn.execute("PRAGMA user_version").fetchone()[0]),
             file_bytes=size,
         )
+
+
+def _statements(sql: str) -> Iterator[str]:
+    """Split a migration into complete statements (triggers contain semicolons)."""
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {pending.strip()[:60]}")
 
 
 def _iter_rows(cursor: sqlite3.Cursor, chunk: int = 1024) -> Iterator[Sequence[Any]]:
