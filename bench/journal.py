@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from central_sync import canonical  # noqa: E402
-from central_sync.journal import Journal, PaymentIntent  # noqa: E402
+from central_sync import canonical
+from central_sync.journal import Journal, PaymentIntent
 
 TARGET_VS_ROW_COMMIT = 10.0
 TARGET_VS_BATCHED = 0.25
@@ -141,7 +141,8 @@ async def journal_appenders(directory: Path, appenders: int, seconds: float) -> 
         await asyncio.gather(*(worker(w) for w in range(appenders)))
         elapsed = time.perf_counter() - start
         report = await journal.verify()
-        assert report.ok and report.entries_checked == len(latencies)
+        assert report.ok
+        assert report.entries_checked == len(latencies)
     p50, p99 = percentiles(latencies)
     return Result(
         name=f"journal, {appenders} concurrent appenders",
