@@ -111,6 +111,7 @@ __all__ = [
     "open_batch",
     "parse_answer",
     "peek_signer_id",
+    "request_digest",
     "verify_ack",
     "verify_batch",
     "verify_config_bundle",
@@ -293,6 +294,11 @@ def _may_hold_long_ints(data: bytes) -> bool:
     Much faster than a regular expression: one C pass to map digits, one search.
     """
     return data.translate(_DIGITS_AS_D).find(_INT_RUN_UNSAFE) >= 0
+
+
+def canonical_text(value: Any) -> str:
+    """Canonical JSON of an already-validated value (from a verified entry), fast."""
+    return "".join(_c_encode(value, 0))
 
 
 def _utf8(text: str) -> bytes:
@@ -1029,9 +1035,12 @@ class Refusal:
     message: str
     central_time_ms: int
     expected_seq: int | None = None
+    request_sha256: str | None = None
+    """Hex SHA-256 of the request this answers (see :func:`parse_answer`)."""
 
     def __post_init__(self) -> None:
         assert (self.expected_seq is not None) == (self.kind is RefusalKind.GAP)
+        assert self.request_sha256 is None or len(self.request_sha256) == 64
 
     @property
     def retryable(self) -> bool:
@@ -1050,14 +1059,21 @@ def build_refusal(refusal: Refusal, signer: Signer) -> bytes:
     }
     if refusal.expected_seq is not None:
         body["expected_seq"] = refusal.expected_seq
+    if refusal.request_sha256 is not None:
+        body["request_sha256"] = refusal.request_sha256
     return _seal(REFUSAL_TYPE, body, signer)
+
+
+def request_digest(request: bytes) -> str:
+    """The ``request_sha256`` a refusal carries for the request bytes it answers."""
+    return hashlib.sha256(request).hexdigest()
 
 
 def _refusal_from_body(body: Mapping[str, Any], terminal_id: str) -> Refusal:
     _exact_keys(
         body,
         {"error", "retryable", "terminal_id", "reason", "message", "central_time_ms"},
-        {"expected_seq"},
+        {"expected_seq", "request_sha256"},
         "refusal",
     )
     try:
@@ -1078,15 +1094,27 @@ def _refusal_from_body(body: Mapping[str, Any], terminal_id: str) -> Refusal:
         message=_str(body["message"], "message", chars_max=2000),
         central_time_ms=_int(body["central_time_ms"], "central_time_ms"),
         expected_seq=None if expected is None else _int(expected, "expected_seq", low=1),
+        request_sha256=_optional_digest(body.get("request_sha256")),
     )
 
 
-def parse_answer(data: bytes, *, central_public_key: bytes, terminal_id: str) -> Ack | Refusal:
+def _optional_digest(value: Any) -> str | None:
+    if value is None:
+        return None
+    return _hash_from_hex(value, "request_sha256").hex()
+
+
+def parse_answer(
+    data: bytes, *, central_public_key: bytes, terminal_id: str, request: bytes | None = None
+) -> Ack | Refusal:
     """Read central's answer to a batch: a verified :class:`Ack` or :class:`Refusal`.
 
     Raises :class:`SyncProtocolError` when the answer is neither, or does not
     verify against the pinned central key; the agent must then treat the upload
-    as failed-retryable (never as a final refusal).
+    as failed-retryable (never as a final refusal). With ``request`` (the bytes
+    that were sent), a refusal that names the digest of other bytes — a batch
+    damaged on the way, which central could not attribute — also raises
+    :class:`WrongTerminalError`, so damage in transit never stops a terminal.
     """
     try:
         text = data.decode("utf-8")
@@ -1096,7 +1124,14 @@ def parse_answer(data: bytes, *, central_public_key: bytes, terminal_id: str) ->
     if is_ack:
         return verify_ack(data, central_public_key, terminal_id)
     body = _open_small(data, expected_type=REFUSAL_TYPE, public_key=central_public_key)
-    return _refusal_from_body(body, terminal_id)
+    refusal = _refusal_from_body(body, terminal_id)
+    if (
+        request is not None
+        and refusal.request_sha256 is not None
+        and refusal.request_sha256 != request_digest(request)
+    ):
+        raise WrongTerminalError("the refusal answers a request other than the one sent")
+    return refusal
 
 
 # --- enrollment ---------------------------------------------------------------
