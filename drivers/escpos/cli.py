@@ -35,7 +35,7 @@ def add_printer_parser(subparsers: Any) -> None:
         "printer",
         help="ESC/POS receipt printer: test print, status, simulator, render",
         description=(
-            "Work with the ESC/POS receipt printer. DEVICE is a serial device path "
+            "Work with the ESC/POS receipt printer. URL is a serial device path "
             "(/dev/ttyUSB0) or a pyserial URL (socket://192.0.2.10:9100)."
         ),
     )

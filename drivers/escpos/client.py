@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .document import Document, PrinterProfile
 from .encoder import EncodedElement, encode_elements
-from .errors import PaperOutError, PrinterError, PrinterTimeout, ReceiptError
+from .errors import PaperOutError, PrinterError, PrinterTimeout
 from .receipt import Receipt, layout_receipt
 from .status import (
     PrinterStatus,
@@ -114,9 +114,17 @@ class EscPosPrinter:
         Raises :class:`PrinterTimeout` if they do not all come in time and
         :class:`StatusByteError` if one lacks its fixed bits.
         """
+        return await self._send_and_query(b"")
+
+    async def _send_and_query(self, data: bytes) -> PrinterStatus:
+        """Send ``data`` and the status query in one write, then read the replies.
+
+        One write, not two: the query then follows the data in the same
+        segment on TCP, instead of waiting out Nagle's algorithm.
+        """
         await self.transport.reset_input()
         requests = tuple(StatusRequest)
-        await self.transport.write(status_query(requests), self.write_timeout_s)
+        await self.transport.write(data + status_query(requests), self.write_timeout_s)
         reply = await self.transport.read_exact(len(requests), self.status_timeout_s)
         if len(reply) < len(requests):
             raise PrinterTimeout(
@@ -141,11 +149,6 @@ class EscPosPrinter:
 
     async def print_document(self, document: Document) -> PrintReport:
         """Print ``document``; raise a :class:`PrinterError` subclass on a fault."""
-        if document.width_chars != self.profile.width_chars:
-            raise ReceiptError(
-                f"document width {document.width_chars} differs from the printer's "
-                f"{self.profile.width_chars}"
-            )
         chunks = self._chunks(encode_elements(document, self.profile))
         total = sum(c.lines for c in chunks)
         before = await self.status()
@@ -155,10 +158,9 @@ class EscPosPrinter:
         status = before
         try:
             for chunk in chunks:
-                await self.transport.write(chunk.data, self.write_timeout_s)
+                status = await self._send_and_query(chunk.data)
                 sent_lines += chunk.lines
                 sent_bytes += len(chunk.data)
-                status = await self.status()
                 check_ready(status, lines_sent=sent_lines, lines_total=total)
         except PaperOutError as exc:
             logger.warning(

@@ -164,6 +164,11 @@ class _StyleTracker:
 
 def encode_elements(document: Document, profile: PrinterProfile) -> list[EncodedElement]:
     """The document as a prologue (ESC @, ESC t) and one entry per element."""
+    if document.width_chars != profile.width_chars:
+        raise ReceiptError(
+            f"document width {document.width_chars} differs from the printer's "
+            f"{profile.width_chars}"
+        )
     tracker = _StyleTracker()
     out = [EncodedElement(data=initialize() + select_code_page(profile.code_page), lines=0)]
     for element in document.elements:
@@ -195,9 +200,4 @@ def _encode_one(
 
 def encode_document(document: Document, profile: PrinterProfile) -> bytes:
     """The whole document as one ESC/POS byte stream."""
-    if document.width_chars != profile.width_chars:
-        raise ReceiptError(
-            f"document width {document.width_chars} differs from the printer's "
-            f"{profile.width_chars}"
-        )
     return b"".join(e.data for e in encode_elements(document, profile))

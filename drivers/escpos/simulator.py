@@ -60,7 +60,6 @@ class SimulatedPrinter:
         paper_lines: int | None = None,
         paper_near_end_lines: int = 0,
     ) -> None:
-        self.width_chars = width_chars
         self._decoder = EscPosDecoder(width_chars=width_chars, code_page=code_page)
         self.paper_lines = paper_lines
         self.paper_near_end_lines = paper_near_end_lines
@@ -72,6 +71,18 @@ class SimulatedPrinter:
         self.dropped = 0
         self.initialized = 0
         self.code_page = code_page
+        self.received_bytes = 0
+        self.status_requests = 0
+
+    @property
+    def width_chars(self) -> int:
+        """Paper width in font-A characters (where the printer wraps)."""
+        return self._decoder.width_chars
+
+    @width_chars.setter
+    def width_chars(self, value: int) -> None:
+        assert 16 <= value <= 64
+        self._decoder.width_chars = value
 
     # -- fault injection ---------------------------------------------------------
 
@@ -112,12 +123,13 @@ class SimulatedPrinter:
         """Forget what was printed (tear the paper off)."""
         self.printed.clear()
         self.faults.clear()
-        self.ignored = self.dropped = 0
+        self.ignored = self.dropped = self.received_bytes = self.status_requests = 0
 
     # -- the byte interface --------------------------------------------------------
 
     def feed(self, data: bytes) -> bytes:
         """Take bytes from the host; return the bytes the printer sends back."""
+        self.received_bytes += len(data)
         self._decoder.receive_data(data)
         replies = bytearray()
         while True:
@@ -131,6 +143,7 @@ class SimulatedPrinter:
             if event is NEED_DATA:
                 return bytes(replies)
             if isinstance(event, _StatusRequested):
+                self.status_requests += 1
                 replies.append(encode_status(self.status)[event.request])
             elif isinstance(event, Initialized):
                 self.initialized += 1

@@ -136,10 +136,7 @@ class PrinterStatus:
     stopped_by_paper_end: bool = False
 
     def __post_init__(self) -> None:
-        # A printer with no paper cannot be "online"; the same holds for an open
-        # cover. The parser accepts such a combination from a device (it is the
-        # device's word), so the invariant here is only on what *we* build: the
-        # simulator's statuses go through encode_status and back.
+        # Flags are plain bools; anything else is a bug in the code building it.
         for name in self.__slots__:
             assert isinstance(getattr(self, name), bool), name
 

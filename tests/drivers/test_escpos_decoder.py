@@ -89,14 +89,18 @@ def test_incomplete_command_waits_for_more_data() -> None:
     assert decoder.next_event() is NEED_DATA
     assert decoder.buffered_bytes == 9
     decoder.receive_data(bytes.fromhex("42 43 1d 28 6b 03 00 31 51 30"))
-    assert decoder.next_event() == QrCode(data=b"ABC", module_size=3, level=ErrorLevel.L,
-                                          align=Align.LEFT)
+    assert decoder.next_event() == QrCode(
+        data=b"ABC", module_size=3, level=ErrorLevel.L, align=Align.LEFT
+    )
 
 
 def test_dle_eot_gives_status_requests_in_order() -> None:
     events, _ = decode(bytes.fromhex("10 04 01 10 04 04 10 04 02"))
-    assert events == [StatusRequested(request=1), StatusRequested(request=4),
-                      StatusRequested(request=2)]
+    assert events == [
+        StatusRequested(request=1),
+        StatusRequested(request=4),
+        StatusRequested(request=2),
+    ]
 
 
 def test_text_longer_than_paper_wraps_like_the_printer() -> None:

@@ -133,9 +133,7 @@ def test_document_width_must_match_the_profile() -> None:
         lambda: Feed(lines=256),
         lambda: Document(width_chars=10, elements=()),
         lambda: Document(width_chars=32, elements=(TextLine(text="x" * 33),)),
-        lambda: Document(
-            width_chars=32, elements=(TextLine(text="x" * 17, style=Style(width=2)),)
-        ),
+        lambda: Document(width_chars=32, elements=(TextLine(text="x" * 17, style=Style(width=2)),)),
         lambda: PrinterProfile(code_page=99),
         lambda: PrinterProfile(code_page=17, codec="utf-8"),
         lambda: PrinterProfile(codec="no-such-codec"),

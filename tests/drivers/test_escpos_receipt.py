@@ -106,7 +106,8 @@ def test_masked_card_numbers_are_accepted(pan: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("auth", "rrn"), [("", "1"), ("123456789", "1"), ("A1", ""), ("A1", "1234567890123"), ("A1", "12-3")]
+    ("auth", "rrn"),
+    [("", "1"), ("123456789", "1"), ("A1", ""), ("A1", "1234567890123"), ("A1", "12-3")],
 )
 def test_bad_auth_code_or_rrn_is_refused(auth: str, rrn: str) -> None:
     with pytest.raises(ReceiptError):
@@ -183,7 +184,8 @@ def test_english_layout_uses_english_labels() -> None:
     for key in ("total", "card", "auth_code", "date", "terminal"):
         assert LABELS["en"][key] in text
     assert "4,769.41 RUB" in text
-    assert "Итого" not in text and "ИТОГО" not in text
+    assert "Итого" not in text
+    assert "ИТОГО" not in text
 
 
 def test_unknown_language_is_refused() -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.escpos.document import Align, Cut, Document, Feed, PrinterProfile, QrCode, Style, TextLine
+from drivers.escpos.document import (
+    Align,
+    Cut,
+    Document,
+    Feed,
+    PrinterProfile,
+    QrCode,
+    Style,
+    TextLine,
+)
 from drivers.escpos.errors import EscPosError
 from drivers.escpos.font import glyph, has_glyph
 from drivers.escpos.png import PNG_SIGNATURE, PngError, read_png, write_png
@@ -33,14 +42,7 @@ def test_text_render_justifies_and_spaces_double_width() -> None:
         ),
     )
     assert render_text(doc) == (
-        "left\n"
-        "      mid\n"
-        "           right\n"
-        "    W I D E\n"
-        "\n"
-        "\n"
-        "      [QR]\n"
-        ">8--------------\n"
+        "left\n      mid\n           right\n    W I D E\n\n\n      [QR]\n>8--------------\n"
     )
 
 
@@ -88,7 +90,10 @@ def _qr_from_pixels(rows: list[bytes], module: int) -> bytes:
     top, left = ys[0], min(xs)
     size = (max(xs) - left + 1) // module
     matrix = [
-        bytes(rows[top + y * module + module // 2][left + x * module + module // 2] for x in range(size))
+        bytes(
+            rows[top + y * module + module // 2][left + x * module + module // 2]
+            for x in range(size)
+        )
         for y in range(size)
     ]
     return read_matrix(matrix)
