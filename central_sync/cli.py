@@ -58,8 +58,7 @@ def _journal_path(args: argparse.Namespace) -> Path:
         return Path(args.path)
     from firmware_config.cli_common import load_config_or_exit
 
-    settings = load_config_or_exit(args).settings
-    return settings.journal.resolved_path(settings.terminal.data_dir)
+    return load_config_or_exit(args).settings.journal_path
 
 
 def _run(args: argparse.Namespace) -> int:

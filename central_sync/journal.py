@@ -63,9 +63,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from central_sync import canonical
+
+if TYPE_CHECKING:
+    from firmware_config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -1337,6 +1340,27 @@ class Journal:
             schema_version=int(conn.execute("PRAGMA user_version").fetchone()[0]),
             file_bytes=size,
         )
+
+
+def limits_from_settings(settings: Settings) -> OfflineLimits:
+    """The offline limits configured in ``[journal]``."""
+    j = settings.journal
+    return OfflineLimits(
+        payment_amount_max_minor=j.offline_payment_amount_max_minor,
+        amount_total_max_minor=j.offline_amount_total_max_minor,
+        payments_max=j.offline_payments_max,
+        age_max_s=j.offline_age_max_s,
+    )
+
+
+async def open_from_settings(settings: Settings) -> Journal:
+    """Open the journal configured in ``settings`` with its limits and bounds."""
+    return await Journal.open(
+        settings.journal_path,
+        limits=limits_from_settings(settings),
+        group_commit_entries_max=settings.journal.group_commit_entries_max,
+        append_queue_max=settings.journal.append_queue_max,
+    )
 
 
 def _statements(sql: str) -> Iterator[str]:
