@@ -426,6 +426,28 @@ async def read_card(reader: str | None = None, *, timeout_s: float) -> CardIdent
     return (await read_card_details(reader, timeout_s=timeout_s)).identity
 
 
+class _EventStream:
+    """An async iterator over the monitor queue (a class, not an async generator,
+    so that cancelling one ``__anext__`` does not close the stream)."""
+
+    def __init__(self, queue: asyncio.Queue[object]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> _EventStream:
+        return self
+
+    async def __anext__(self) -> CardEvent:
+        item = await self._queue.get()
+        if item is _CLOSED:
+            # Leave the marker for any other reader, so it ends at once too.
+            self._queue.put_nowait(_CLOSED)
+            raise StopAsyncIteration
+        assert isinstance(
+            item, ReaderAdded | ReaderRemoved | CardInserted | CardRemoved | CardReadFailed
+        )
+        return item
+
+
 @dataclass(slots=True)
 class _ReaderState:
     event_state: int = _STATE_UNAWARE
@@ -519,20 +541,15 @@ class CardReaderMonitor:
         self._thread = threading.Thread(target=self._run, name="pcsc-monitor", daemon=True)
         self._thread.start()
 
-    async def events(self) -> AsyncIterator[CardEvent]:
-        """Yield events until :meth:`close`; one consumer at a time."""
+    def events(self) -> AsyncIterator[CardEvent]:
+        """The event stream: ``async for event in monitor.events()``; ends after :meth:`close`.
+
+        One consumer at a time. Waiting on it with a timeout is safe: a
+        cancelled ``__anext__`` loses no event and leaves the stream usable.
+        """
         if self._queue is None:
             raise RuntimeError("start() the monitor first")
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                # Leave the marker for any later call, so it ends at once too.
-                self._queue.put_nowait(_CLOSED)
-                return
-            assert isinstance(
-                item, ReaderAdded | ReaderRemoved | CardInserted | CardRemoved | CardReadFailed
-            )
-            yield item
+        return _EventStream(self._queue)
 
     async def close(self) -> None:
         """Stop the thread (within ``close_timeout_s``) and end :meth:`events`."""

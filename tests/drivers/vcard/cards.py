@@ -240,14 +240,18 @@ class MisbehavingCard(VirtualCard):
         return self.inner.respond(apdu)
 
 
-def on_ins(ins: int, answer: bytes | object, *, after: int = 0) -> Rule:
-    """A rule: answer commands with INS ``ins`` by ``answer`` (from the ``after``-th on)."""
+def on_ins(ins: int, answer: bytes | object, *, after: int = 0, times: int | None = None) -> Rule:
+    """A rule: answer commands with INS ``ins`` by ``answer``.
+
+    Only from the ``after``-th such command on, and at most ``times`` times.
+    """
     seen = [0]
 
     def rule(apdu: bytes) -> bytes | object | None:
         if len(apdu) >= 2 and apdu[1] == ins:
             seen[0] += 1
-            if seen[0] > after:
+            index = seen[0] - 1
+            if index >= after and (times is None or index < after + times):
                 return answer
         return None
 

@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -69,6 +70,21 @@ def _free_port_pair() -> int:
                     continue
         return int(port)
     raise RuntimeError("no free pair of TCP ports for vpcd")
+
+
+# sd_listen_fds() wants the socket as fd 3 and LISTEN_PID == its own pid: this
+# tiny wrapper moves the socket to fd 3, sets the variables and execs pcscd
+# (exec keeps the pid).
+_ACTIVATE = """
+import os, sys
+fd = int(sys.argv[1])
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.environ["LISTEN_FDS"] = "1"
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
 
 class PcscdStartError(RuntimeError):
@@ -135,13 +151,19 @@ class PcscDaemon:
             os.chmod(self.socket_path, 0o666)
             listener.listen(64)
             fd = listener.fileno()
-            # sd_listen_fds() wants the socket as fd 3 and LISTEN_PID == its own
-            # pid; `exec` keeps the shell's pid, so $$ is pcscd's pid.
-            script = f'export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@" 3<&{fd}'
             with self.log_path.open("ab") as log:
                 self.process = subprocess.Popen(
-                    ["sh", "-c", script, PCSCD_BINARY, "--foreground", "--debug",
-                     "-c", str(self.conf_dir)],
+                    [
+                        sys.executable,
+                        "-c",
+                        _ACTIVATE,
+                        str(fd),
+                        PCSCD_BINARY,
+                        "--foreground",
+                        "--debug",
+                        "-c",
+                        str(self.conf_dir),
+                    ],
                     pass_fds=(fd,),
                     stdin=subprocess.DEVNULL,
                     stdout=log,

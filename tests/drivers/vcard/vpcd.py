@@ -118,6 +118,10 @@ class VpcdCard:
             if not chunk:
                 return None
             buf += chunk
+            # vpcd writes the length and the payload separately; with Nagle on
+            # its side and delayed ACKs on ours every APDU would wait ~40 ms.
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         return bytes(buf)
 
     def _send(self, sock: socket.socket, payload: bytes) -> None:
