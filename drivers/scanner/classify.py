@@ -62,8 +62,10 @@ class ClassifierConfig:
 
     qr_policy: QrPolicy = DEFAULT_POLICY
     track2: Track2Profile = DEFAULT_PROFILE
-    line_bytes_min: int = 3
-    """Shorter lines are noise: no event."""
+    line_bytes_min: int = 5
+    """Shorter lines are noise: no event (every real read is longer: a track 2
+    has sentinels, separator and 8+ digits, a QR a 7-byte header, an account
+    number 6+ digits)."""
     digits_max: int = 32
     """Longest digit string taken as a printed account number."""
 

@@ -146,6 +146,26 @@ class SerialScanner:
         self.config = config
         self._clock = clock
         self._executor: ThreadPoolExecutor | None = None
+        self._opened: asyncio.Event | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the port is open and being read right now."""
+        return self._opened is not None and self._opened.is_set()
+
+    def _open_event(self) -> asyncio.Event:
+        if self._opened is None:
+            self._opened = asyncio.Event()
+        return self._opened
+
+    async def wait_open(self, timeout_s: float) -> None:
+        """Wait until :meth:`events` has the port open (raises TimeoutError).
+
+        pyserial discards input that arrived before the port was opened, as a
+        real port does; a simulator should not "scan" before this returns.
+        """
+        async with asyncio.timeout(timeout_s):
+            await self._open_event().wait()
 
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
@@ -173,6 +193,7 @@ class SerialScanner:
                     continue
                 failures = 0
                 logger.info("scanner_opened url=%s", cfg.url)
+                self._open_event().set()
                 framer = LineFramer(cfg.framing)
                 try:
                     while True:
@@ -182,6 +203,7 @@ class SerialScanner:
                     logger.warning("scanner_port_failed url=%s detail=%s", cfg.url, exc.detail)
                     yield ScannerFault(reason="port_failed", detail=exc.detail)
                 finally:
+                    self._open_event().clear()
                     await self._call(port.close)
                 await asyncio.sleep(cfg.reopen_delay_s)
         finally:

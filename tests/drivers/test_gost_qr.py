@@ -81,8 +81,15 @@ def test_encode_sample_bill_matches_python_codec_bytes(encoding: QrEncoding) -> 
 
 def test_encode_puts_required_fields_first_in_standard_order() -> None:
     qr = make_payment_qr(
-        {"Sum": 5, "CorrespAcc": "0", "BIC": "004525988", "BankName": "Б", "Name": "Н",
-         "PersonalAcc": "03224643450000007300", "extraKey": "x"}
+        {
+            "Sum": 5,
+            "CorrespAcc": "0",
+            "BIC": "004525988",
+            "BankName": "Б",
+            "Name": "Н",
+            "PersonalAcc": "03224643450000007300",
+            "extraKey": "x",
+        }
     )
     text = encode_payment_qr(qr).decode("utf-8")
     assert text == (
@@ -377,7 +384,8 @@ def test_errors_never_carry_field_values() -> None:
 def test_qr_error_messages_exist_for_every_reason() -> None:
     for reason in QrError.messages:
         error = QrError(reason)
-        assert error.message_ru and error.message_en
+        assert error.message_ru
+        assert error.message_en
         assert error.message_ru != error.message_en
 
 
@@ -403,15 +411,21 @@ def test_payment_qr_invariants_checked_when_built() -> None:
         )
     with pytest.raises(QrFieldError):
         PaymentQr(
-            name="x", personal_acc="1" * 20, bank_name="b", bic="1" * 9, corresp_acc="0",
+            name="x",
+            personal_acc="1" * 20,
+            bank_name="b",
+            bic="1" * 9,
+            corresp_acc="0",
             extra={"persacc": "1"},
         )
 
 
 def test_payment_qr_repr_shows_no_personal_data() -> None:
     text = repr(sample_bill())
-    assert "Ёлкина" not in text and "100000008" not in text
-    assert "persAcc" in text and "345678" in text
+    assert "Ёлкина" not in text
+    assert "100000008" not in text
+    assert "persAcc" in text
+    assert "345678" in text
 
 
 def test_make_payment_qr_chooses_free_separator() -> None:
@@ -421,7 +435,8 @@ def test_make_payment_qr_chooses_free_separator() -> None:
 
 
 def test_encode_value_not_representable_raises_encode_error() -> None:
-    qr = make_payment_qr({**SAMPLE_BILL_FIELDS, "Name": "ТСЖ «Ромашка»"}, encoding=QrEncoding.KOI8_R)
+    fields = {**SAMPLE_BILL_FIELDS, "Name": "ТСЖ «Ромашка»"}  # KOI8-R has no « »
+    qr = make_payment_qr(fields, encoding=QrEncoding.KOI8_R)
     with pytest.raises(QrEncodeError):
         encode_payment_qr(qr)
 
@@ -434,18 +449,45 @@ def test_encode_fields_refuses_separator_inside_value() -> None:
 
 
 def test_is_payment_qr_recognises_headers() -> None:
-    assert is_payment_qr(b"ST00012|") and is_payment_qr("\ufeffST00011|")
+    assert is_payment_qr(b"ST00012|")
+    assert is_payment_qr("\ufeffST00011|")
     assert is_payment_qr(bytearray(b"\xef\xbb\xbfst00013|"))
-    assert not is_payment_qr(b";123=4?") and not is_payment_qr("1234")
+    assert not is_payment_qr(b";123=4?")
+    assert not is_payment_qr("1234")
 
 
 def test_field_table_covers_the_standard_lists() -> None:
     keys = {spec.key for spec in FIELD_SPECS}
     assert {"Name", "PersonalAcc", "BankName", "BIC", "CorrespAcc"} <= keys
-    assert {"Sum", "Purpose", "PayeeINN", "PayerINN", "DrawerStatus", "KPP", "CBC", "OKTMO",
-            "PaytReason", "TaxPeriod", "DocNo", "DocDate", "TaxPaytKind"} <= keys
-    assert {"lastName", "persAcc", "paymPeriod", "serviceName", "counterId", "counterVal",
-            "quittId", "uin", "TechCode", "addAmount", "childFio", "phone"} <= keys
+    assert {
+        "Sum",
+        "Purpose",
+        "PayeeINN",
+        "PayerINN",
+        "DrawerStatus",
+        "KPP",
+        "CBC",
+        "OKTMO",
+        "PaytReason",
+        "TaxPeriod",
+        "DocNo",
+        "DocDate",
+        "TaxPaytKind",
+    } <= keys
+    assert {
+        "lastName",
+        "persAcc",
+        "paymPeriod",
+        "serviceName",
+        "counterId",
+        "counterVal",
+        "quittId",
+        "uin",
+        "TechCode",
+        "addAmount",
+        "childFio",
+        "phone",
+    } <= keys
     assert len(keys) == len(FIELD_SPECS) == 50
 
 
