@@ -10,16 +10,23 @@ sent. Printers buffer data, so "sent" bounds what was printed from above.
 
 Every exchange has a timeout: a status reply that does not come within
 ``status_timeout_s`` is :class:`~drivers.escpos.errors.PrinterTimeout`.
+
+A printer opened by URL survives unplugging: a broken link raises
+:class:`~drivers.escpos.errors.PrinterConnectionError` once, and the next call
+opens the device again (within ``open_timeout_s``), so a kiosk recovers when the
+cable or the network printer comes back without restarting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .document import Document, PrinterProfile
 from .encoder import EncodedElement, encode_elements
-from .errors import PaperOutError, PrinterError, PrinterTimeout
+from .errors import PaperOutError, PrinterConnectionError, PrinterError, PrinterTimeout
 from .receipt import Receipt, layout_receipt
 from .status import (
     PrinterStatus,
@@ -64,11 +71,15 @@ class EscPosPrinter:
         status_timeout_s: float = 2.0,
         write_timeout_s: float = 10.0,
         chunk_lines: int = CHUNK_LINES,
+        reopen: Callable[[], Awaitable[PrinterTransport]] | None = None,
     ) -> None:
         assert status_timeout_s > 0
         assert write_timeout_s > 0
         assert chunk_lines >= 1
         self.transport = transport
+        # How to open the link again after it broke (None: a fixed transport).
+        self._reopen = reopen
+        self._broken = False
         self.profile = profile or PrinterProfile()
         self.status_timeout_s = status_timeout_s
         self.write_timeout_s = write_timeout_s
@@ -87,15 +98,22 @@ class EscPosPrinter:
         chunk_lines: int = CHUNK_LINES,
     ) -> EscPosPrinter:
         """Open the printer at ``url`` (device path or pyserial URL)."""
-        transport = await AsyncSerialTransport.open(
-            url, baudrate=baudrate, open_timeout_s=open_timeout_s, write_timeout_s=write_timeout_s
-        )
+
+        async def connect() -> PrinterTransport:
+            return await AsyncSerialTransport.open(
+                url,
+                baudrate=baudrate,
+                open_timeout_s=open_timeout_s,
+                write_timeout_s=write_timeout_s,
+            )
+
         return cls(
-            transport,
+            await connect(),
             profile=profile,
             status_timeout_s=status_timeout_s,
             write_timeout_s=write_timeout_s,
             chunk_lines=chunk_lines,
+            reopen=connect,
         )
 
     async def close(self) -> None:
@@ -122,10 +140,20 @@ class EscPosPrinter:
         One write, not two: the query then follows the data in the same
         segment on TCP, instead of waiting out Nagle's algorithm.
         """
-        await self.transport.reset_input()
+        if self._broken and self._reopen is not None:
+            with contextlib.suppress(PrinterError):
+                await self.transport.close()
+            self.transport = await self._reopen()
+            self._broken = False
+            logger.info("printer_reconnected")
         requests = tuple(StatusRequest)
-        await self.transport.write(data + status_query(requests), self.write_timeout_s)
-        reply = await self.transport.read_exact(len(requests), self.status_timeout_s)
+        try:
+            await self.transport.reset_input()
+            await self.transport.write(data + status_query(requests), self.write_timeout_s)
+            reply = await self.transport.read_exact(len(requests), self.status_timeout_s)
+        except PrinterConnectionError:
+            self._broken = True
+            raise
         if len(reply) < len(requests):
             raise PrinterTimeout(
                 f"printer sent {len(reply)} of {len(requests)} status bytes "

@@ -112,6 +112,7 @@ class AsyncSerialTransport:
     def __init__(self, transport: SerialTransport, executor: ThreadPoolExecutor) -> None:
         self._transport = transport
         self._executor = executor
+        self._closed = False
 
     @classmethod
     async def open(
@@ -144,6 +145,8 @@ class AsyncSerialTransport:
         return cls(transport, executor)
 
     async def _run(self, timeout_s: float, fn: Any, *args: Any) -> Any:
+        if self._closed and fn != self._transport.close:
+            raise PrinterConnectionError(f"printer link to {self._transport.url} is closed")
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
@@ -166,7 +169,10 @@ class AsyncSerialTransport:
         await self._run(_GRACE_S, self._transport.reset_input)
 
     async def close(self) -> None:
-        """Close the link and stop the worker thread."""
+        """Close the link and stop the worker thread; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             await self._run(_GRACE_S, self._transport.close)
         finally:

@@ -11,6 +11,8 @@ import tty
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.escpos.client import EscPosPrinter
 from drivers.escpos.document import Cut, PrinterProfile, QrCode, TextLine
@@ -18,14 +20,13 @@ from drivers.escpos.errors import (
     CoverOpenError,
     PaperOutError,
     PrinterConnectionError,
-    PrinterError,
     PrinterTimeout,
     StatusByteError,
 )
 from drivers.escpos.receipt import layout_receipt, sample_receipt
 from drivers.escpos.render import render_text
 from drivers.escpos.simulator import PtyPrinterServer, SimulatedPrinter, TcpPrinterServer
-from drivers.escpos.status import encode_status
+from drivers.escpos.status import PrinterStatus, encode_status
 
 STATUS_QUERY_BYTES = 12
 
@@ -217,15 +218,88 @@ async def test_closed_tcp_port_is_a_connection_error() -> None:
         await EscPosPrinter.open(f"socket://127.0.0.1:{port}")
 
 
-async def test_printer_gone_mid_session_is_a_printer_error() -> None:
+async def test_printer_gone_mid_session_raises_then_reconnects_when_back() -> None:
     sim = SimulatedPrinter()
     server = TcpPrinterServer(sim)
-    await server.start()
-    printer = await EscPosPrinter.open(server.url, status_timeout_s=0.5)
+    host, port = await server.start()
+    printer = await EscPosPrinter.open(server.url, status_timeout_s=0.5, open_timeout_s=2.0)
     try:
         assert (await printer.status()).ready
         await server.stop()
-        with pytest.raises(PrinterError):
+        with pytest.raises(PrinterConnectionError):
             await printer.status()
+        with pytest.raises(PrinterConnectionError):
+            await printer.status()  # still gone: reopening fails, typed
+        back = TcpPrinterServer(sim)
+        await back.start(host, port)
+        try:
+            await printer.print_receipt(sample_receipt())
+        finally:
+            await back.stop()
     finally:
         await printer.close()
+    assert sim.document() == layout_receipt(sample_receipt(), PrinterProfile())
+
+
+async def test_partial_status_reply_times_out(silent_pty: tuple[int, str]) -> None:
+    master, path = silent_pty
+    loop = asyncio.get_running_loop()
+
+    def answer_two_bytes() -> None:
+        os.read(master, 1024)
+        os.write(master, b"\x12\x12")
+
+    loop.add_reader(master, answer_two_bytes)
+    try:
+        async with await EscPosPrinter.open(path, status_timeout_s=0.3) as printer:
+            with pytest.raises(PrinterTimeout, match="2 of 4"):
+                await printer.status()
+    finally:
+        loop.remove_reader(master)
+
+
+class ScriptedTransport:
+    """A link that answers each status query from a script of printer states."""
+
+    def __init__(self, states: list[PrinterStatus]) -> None:
+        self.states = states
+        self.writes: list[bytes] = []
+        self._pending = b""
+
+    async def write(self, data: bytes, timeout_s: float) -> None:
+        self.writes.append(data)
+        replies = encode_status(self.states.pop(0))
+        self._pending = bytes(replies[n] for n in (1, 2, 3, 4))
+
+    async def read_exact(self, size: int, timeout_s: float) -> bytes:
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    async def reset_input(self) -> None:
+        self._pending = b""
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_cover_opened_mid_receipt_stops_sending() -> None:
+    ready = PrinterStatus()
+    opened = PrinterStatus(online=False, cover_open=True)
+    transport = ScriptedTransport([ready, ready, opened, ready, ready])
+    printer = EscPosPrinter(transport, chunk_lines=4)
+    with pytest.raises(CoverOpenError):
+        await printer.print_receipt(sample_receipt())
+    # Status, chunk 1 + status, chunk 2 + status: then it stopped.
+    assert len(transport.writes) == 3
+    assert transport.writes[1].startswith(b"\x1b@")
+    assert transport.states == [ready, ready]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_fuzz_simulator_answers_every_status_request_and_never_crashes(noise: bytes) -> None:
+    sim = SimulatedPrinter(width_chars=32, paper_lines=5)
+    replies = sim.feed(noise)
+    assert len(replies) == sim.status_requests
+    assert all(b & 0x93 == 0x12 for b in replies)
+    assert sum(isinstance(e, TextLine) for e in sim.printed) <= 5
