@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,18 @@ def add_config_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     add_config_dir_argument(validate)
     validate.set_defaults(func=_config_validate)
+
+    describe = sub.add_parser(
+        "describe",
+        help="list every setting with its type, default and meaning",
+        description=(
+            "List every setting: dotted key, type, built-in default, environment "
+            "variable and what it means. Give KEYs (or section prefixes) to list only those."
+        ),
+    )
+    describe.add_argument("keys", nargs="*", metavar="KEY", help="setting or section to describe")
+    describe.add_argument("--json", action="store_true", help="print JSON instead of text")
+    describe.set_defaults(func=_config_describe)
 
 
 def _render_value(value: object) -> str:
@@ -167,6 +180,79 @@ def _config_validate(args: argparse.Namespace) -> int:
         print_problems(exc.problems, sys.stdout)
         return 2
     print(message("config_ok"))
+    return 0
+
+
+def _type_name(annotation: Any) -> str:
+    """A technician-readable name for a field's type."""
+    import typing
+
+    from pydantic import SecretStr
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(json.dumps(arg) for arg in args)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        names = [_type_name(arg) for arg in args if arg is not type(None)]
+        return " or ".join(names) + (" (may be unset)" if type(None) in args else "")
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if annotation is SecretStr:
+        return "secret string"
+    if annotation is Path:
+        return "absolute path"
+    if annotation in (int, float, str):
+        return {int: "integer", float: "number", str: "string"}[annotation]
+    return str(annotation)
+
+
+def _config_describe(args: argparse.Namespace) -> int:
+    from firmware_config.settings import (
+        ENV_NESTED_DELIMITER,
+        ENV_PREFIX,
+        SECRET_MASK,
+        Settings,
+        effective_values,
+        setting_fields,
+    )
+
+    defaults = effective_values(Settings())
+    wanted: list[str] = args.keys
+    rows: list[dict[str, Any]] = []
+    for item in setting_fields():
+        if wanted and not any(item.key == w or item.key.startswith(w + ".") for w in wanted):
+            continue
+        default = SECRET_MASK if item.secret else _json_value(defaults[item.key])
+        env_var = ENV_PREFIX + item.key.upper().replace(".", ENV_NESTED_DELIMITER)
+        if "." not in item.key:
+            env_var = ENV_PREFIX + item.key.upper()
+        rows.append(
+            {
+                "key": item.key,
+                "type": _type_name(item.info.annotation),
+                "default": default,
+                "env_var": env_var,
+                "secret": item.secret,
+                "description": item.info.description or "",
+                "default_text": _render_value(defaults[item.key]),
+            }
+        )
+    if wanted and not rows:
+        print(f"no such setting: {' '.join(wanted)}", file=sys.stderr)
+        return 2
+    if args.json:
+        for row in rows:
+            del row["default_text"]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for row in rows:
+        print(row["key"])
+        print(f"    {row['description']}")
+        print(f"    type: {row['type']}; default: {row['default_text']}")
+        print(f"    env: {row['env_var']}")
     return 0
 
 

@@ -172,8 +172,7 @@ def load_config(
     every problem found.
     """
     environ: Mapping[str, str] = os.environ if env is None else env
-    if config_dir is None:
-        config_dir = Path(environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR)
+    config_dir = Path(config_dir or environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR)
     problems: list[Problem] = []
 
     local = _read_toml_file(config_dir / "local.toml", "local", problems)

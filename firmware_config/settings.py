@@ -96,6 +96,8 @@ class _Section(BaseModel):
         frozen=True,
         use_attribute_docstrings=True,
         validate_default=True,
+        # A ValidationError's text would otherwise quote the input, secrets included.
+        hide_input_in_errors=True,
     )
 
 
@@ -379,6 +381,7 @@ class Settings(BaseSettings):
         frozen=True,
         use_attribute_docstrings=True,
         validate_default=True,
+        hide_input_in_errors=True,
     )
 
     hardware_profile: str = ""

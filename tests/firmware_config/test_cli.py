@@ -250,3 +250,38 @@ def test_lobbypay_script_config_show_json_env_override(tmp_path: Path) -> None:
     entry = json.loads(result.stdout)["settings"]["gateway.listen_port"]
     assert entry["value"] == 9443
     assert entry["source"]["env_var"] == "LOBBYPAY_GATEWAY__LISTEN_PORT"
+
+
+def test_config_describe_documents_every_setting_with_a_working_env_var(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pydantic import SecretStr
+
+    from firmware_config.loader import load_config
+    from firmware_config.settings import Settings, effective_values, setting_fields
+
+    assert main(["config", "describe", "--json"]) == 0
+    rows = {row["key"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {item.key for item in setting_fields()}
+    defaults = effective_values(Settings())
+    for key, row in rows.items():
+        assert row["description"], key
+        assert row["type"], key
+        value = defaults[key]
+        if row["secret"]:
+            assert row["default"] == "***"
+            assert isinstance(value, SecretStr)
+            value = value.get_secret_value()
+        # The documented variable really sets the documented key.
+        text = ",".join(value) if isinstance(value, list) else "" if value is None else str(value)
+        loaded = load_config(tmp_path, env={row["env_var"]: text})
+        assert loaded.provenance[key].env_var == row["env_var"], key
+
+
+def test_config_describe_text_filters_by_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "describe", "journal"]) == 0
+    out = capsys.readouterr().out
+    assert "journal.offline_payments_max\n" in out
+    assert "env: LOBBYPAY_JOURNAL__OFFLINE_PAYMENTS_MAX" in out
+    assert "terminal.role" not in out
+    assert main(["config", "describe", "no.such"]) == 2

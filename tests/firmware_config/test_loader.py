@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_config.loader import (
     FILE_BYTES_MAX,
@@ -373,3 +376,49 @@ def test_config_error_is_a_firmware_config_error_with_next_step(tmp_path: Path) 
     with pytest.raises(FirmwareConfigError) as info:
         load_config(tmp_path, env=NO_ENV)
     assert "config validate" in info.value.next_step
+
+
+_FUZZ_LINES = st.sampled_from(
+    [
+        "[journal]",
+        "[devices.printer]",
+        "[[kiosk]]",
+        "offline_payments_max = 3",
+        "offline_payments_max = -3",
+        'driver = "escpos"',
+        "url = 5",
+        "languages = [",
+        '"ru", 1]',
+        "x.y.z = {a = [1, {b = 2}]}",
+        'password = "123"',
+        "retention_s = 1e400",
+        'label = """',
+        "key = 1979-05-27",
+        "= 1",
+        "\x00",
+        "ё = 'ж'",
+        "",
+    ]
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    lines=st.lists(st.one_of(_FUZZ_LINES, st.text(max_size=20)), max_size=12),
+    raw=st.binary(max_size=64),
+    use_raw=st.booleans(),
+)
+def test_any_local_file_gives_settings_or_config_error(
+    lines: list[str], raw: bytes, use_raw: bool
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        config_dir = Path(directory)
+        data = raw if use_raw else "\n".join(lines).encode("utf-8", "surrogatepass")
+        (config_dir / "local.toml").write_bytes(data)
+        try:
+            load_config(config_dir, env=NO_ENV)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                assert problem.source is not None
+                assert problem.source.path == config_dir / "local.toml"
+                assert str(problem)

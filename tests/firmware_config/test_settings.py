@@ -155,3 +155,10 @@ def test_secret_values_do_not_appear_in_repr() -> None:
     settings = Settings.model_validate({"devices": {"payment_terminal": {"password": "654321"}}})
     assert "654321" not in repr(settings)
     assert "654321" not in str(settings.model_dump())
+
+
+def test_validation_error_text_does_not_quote_secret_input() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings.model_validate({"devices": {"payment_terminal": {"password": "55x555"}}})
+    assert "55x555" not in str(info.value)
+    assert "55x555" not in repr(info.value)

@@ -44,14 +44,36 @@ _TRICKY_TEXT = st.text(
 )
 _LITERAL_SAFE = st.text(alphabet=st.sampled_from([*list('ab =.#[]{},"\\\t'), "ё"]), max_size=10)
 
-_ML_BASIC_FRAGMENTS = ["\n", "a = 1", "[t]", '"', '""', "#", "\\\\", "\\\n  ", "x", "'''", "{", "}"]
+_ML_BASIC_FRAGMENTS = [
+    *["\n", "a = 1", "[t]", '"', '""', "#", "x", "'''", "{", "}"],
+    # Escapes: an escaped backslash, a line-ending backslash, escaped quotes
+    # (the last one right before two plain quotes, so "\"""" is not an end).
+    *["\\\\", "\\\n  ", '\\"', '\\"""'],
+]
 _ML_LITERAL_FRAGMENTS = ["\n", "k = 2", "[[t]]", "'", "''", "#", "\\", "x", '"""', "]"]
 
 
 def _no_run(text: str, quote: str) -> str:
-    while quote * 3 in text:
-        text = text.replace(quote * 3, quote * 2 + "x")
-    return text
+    """Break every run of three unescaped quotes, which would end the string early."""
+    out: list[str] = []
+    run = 0
+    i = 0
+    while i < len(text):
+        if quote == '"' and text[i] == "\\":
+            out.append(text[i : i + 2])  # an escape pair is never part of a delimiter
+            i += 2
+            run = 0
+            continue
+        if text[i] == quote:
+            if run == 2:
+                out.append("x")
+                run = 0
+            run += 1
+        else:
+            run = 0
+        out.append(text[i])
+        i += 1
+    return "".join(out)
 
 
 _scalars = st.one_of(
