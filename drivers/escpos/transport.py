@@ -90,8 +90,14 @@ class SerialTransport:
 
     def close(self) -> None:
         """Close the link; errors on close are not interesting."""
+        # pyserial's socket:// handler skips closing its socket when shutdown()
+        # fails on a connection the peer already dropped; close it ourselves.
+        sock = getattr(self._port, "_socket", None)
         with contextlib.suppress(serial.SerialException, OSError):
             self._port.close()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
 
 class PrinterTransport(Protocol):
