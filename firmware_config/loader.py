@@ -8,7 +8,7 @@ overriding the ones before it, key by key:
    named by ``hardware_profile`` in ``local.toml`` or by
    ``LOBBYPAY_HARDWARE_PROFILE``, then ``<config_dir>/profile.toml`` (a site's own
    profile, which may refine the shipped one);
-3. ``<config_dir>/override.d/*.toml``, sorted by file name;
+3. ``<config_dir>/override.d/*.toml``, sorted by file name (hidden files skipped);
 4. ``<config_dir>/local.toml``;
 5. environment variables ``LOBBYPAY_<SECTION>__<KEY>`` (``__`` separates nested
    names, for example ``LOBBYPAY_DEVICES__PRINTER__URL``).
@@ -338,7 +338,12 @@ def _toml_error_position(message: str, text: str) -> tuple[str, int | None]:
 
 def _read_override_dir(directory: Path, problems: list[Problem]) -> list[_Layer]:
     try:
-        names = sorted(p.name for p in directory.iterdir() if p.suffix == ".toml")
+        # Hidden files are editors' and package managers' leftovers, not layers.
+        names = sorted(
+            p.name
+            for p in directory.iterdir()
+            if p.suffix == ".toml" and not p.name.startswith(".")
+        )
     except FileNotFoundError:
         return []
     except OSError as exc:
@@ -579,6 +584,8 @@ def _problem_message(error_type: str, message: str, names: Key) -> str:
         return f"unknown setting{hint}"
     if error_type == "model_type" and section_model_at(names) is not None:
         return f"must be a table ([{'.'.join(names)}])"
+    if error_type == "path_type":
+        return 'must be a path, written as a string such as "/var/lib/lobbypay"'
     if error_type == "value_error":
         return message.removeprefix("Value error, ")
     return message

@@ -57,6 +57,7 @@ def test_layers_override_in_order_with_provenance_per_layer(tmp_path: Path) -> N
         "[gateway]\nlisten_port = 9010\n",
     )
     write(tmp_path / "override.d" / "README", "not toml, ignored\n")
+    write(tmp_path / "override.d" / ".30-editor-backup.toml", "not = [toml, ignored\n")
     write(
         tmp_path / "local.toml",
         'hardware_profile = "rpi4"\n\n[terminal]\nlabel = "local"\nrole = "gateway"\n',
@@ -237,6 +238,13 @@ def test_problems_print_as_path_line_key_message_in_file_order(tmp_path: Path) -
         f"{local}:2: journal.retention_s: Input should be greater than 0",
         f"{local}:3: journal.offline_age_max_s: Input should be greater than 0",
     ]
+
+
+def test_path_of_wrong_type_gets_a_readable_message(tmp_path: Path) -> None:
+    write(tmp_path / "local.toml", "[terminal]\ndata_dir = 7\n")
+    (problem,) = problems_of(tmp_path)
+    assert problem.key == "terminal.data_dir"
+    assert problem.message.startswith("must be a path")
 
 
 def test_unknown_key_suggests_the_close_name(tmp_path: Path) -> None:
