@@ -19,6 +19,7 @@ from drivers.zvt.apdu import NEED_DATA, Apdu
 from drivers.zvt.client import (
     EndOfDayResult,
     LastTransaction,
+    LinkCounters,
     Operation,
     PaymentOutcome,
     PaymentSession,
@@ -73,6 +74,7 @@ __all__ = [
     "EndOfDayTotals",
     "IntermediateStatus",
     "LastTransaction",
+    "LinkCounters",
     "Nack",
     "Operation",
     "PaymentOutcome",

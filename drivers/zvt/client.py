@@ -246,6 +246,15 @@ class EndOfDayResult:
         return codes.result_text(self.result_code, lang)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkCounters:
+    """Link health since the last (re)connect, for diagnostics."""
+
+    frames_sent: int
+    frames_rejected: int
+    garbage_bytes: int
+
+
 @dataclass(slots=True)
 class _CommandRun:
     """What the terminal sent during one command."""
@@ -367,6 +376,16 @@ class ZvtTerminal:
     def connected(self) -> bool:
         """True while the transport is open and not known to be broken."""
         return self._transport.is_open and not self._broken
+
+    @property
+    def link_counters(self) -> LinkCounters:
+        """Frames sent, frames we NAKed, garbage bytes dropped (serial framing)."""
+        link = self._conn.link
+        return LinkCounters(
+            frames_sent=link.frames_sent,
+            frames_rejected=getattr(link, "frames_rejected", 0),
+            garbage_bytes=getattr(link, "garbage_bytes", 0),
+        )
 
     async def connect(self) -> None:
         """Open (or reopen) the connection to the terminal."""

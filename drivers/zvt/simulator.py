@@ -294,6 +294,7 @@ class _PtSession:
         self.link_idle.set()
         self.abortable = False
         self.abort_requested = False
+        self.link_failed = False
         self._silent_until = 0.0
         self._frames_seen = 0
         self._corrupt_next_incoming = False
@@ -338,6 +339,12 @@ class _PtSession:
                     try:
                         apdu = self.link.next_apdu()
                     except ZvtApduError:
+                        continue
+                    except ZvtError:
+                        # Our frame was NAKed too often: abandon the command,
+                        # keep the line (what a terminal does).
+                        self.link_failed = True
+                        self.link_idle.set()
                         continue
                     if isinstance(apdu, _NeedData):
                         break
@@ -401,8 +408,14 @@ class _PtSession:
             try:
                 await asyncio.wait_for(self.link_idle.wait(), timeout=self.sim.link_ack_timeout_s)
             except TimeoutError:
-                self.link.ack_timeout()
+                try:
+                    self.link.ack_timeout()
+                except ZvtError:
+                    self.link_failed = True
                 await self.flush()
+        if self.link_failed:
+            self.link_failed = False
+            raise _EcrGone
 
     async def recv(self, timeout_s: float) -> Apdu | None:
         """The next ECR APDU other than an abort request, or None after ``timeout_s``."""
