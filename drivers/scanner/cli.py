@@ -75,7 +75,7 @@ def add_qr_parser(subparsers: Any) -> None:
         action="append",
         required=True,
         metavar="KEY=VALUE",
-        help="one requisite, e.g. --field Name=ТСЖ --field Sum=12345 (repeatable)",
+        help="one requisite, e.g. --field Name=HOA --field Sum=12345 (repeatable)",
     )
     encode.add_argument("--encoding", choices=_ENCODINGS, default="utf-8", help="default utf-8")
     encode.add_argument("--separator", metavar="CHAR", help="field separator (default '|')")
@@ -101,6 +101,13 @@ def add_qr_parser(subparsers: Any) -> None:
     simulate.add_argument("--sample", action="store_true", help="scan the built-in sample bill")
     simulate.add_argument(
         "--encoding", choices=_ENCODINGS, default="utf-8", help="encoding of --sample"
+    )
+    simulate.add_argument(
+        "--wait-s",
+        type=float,
+        default=3.0,
+        help="pause before the first scan, to open the port (default 3): a port "
+        "discards what arrived before it was opened",
     )
     simulate.add_argument(
         "--interval-s", type=float, default=1.0, help="pause between scans (default 1)"
@@ -199,7 +206,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from drivers.scanner.samples import sample_bill
     from drivers.scanner.simulator import ScannerSimulator
 
-    if not 0 <= args.hold_s <= 3600 or not 0 <= args.interval_s <= 3600:
+    if not all(0 <= value <= 3600 for value in (args.hold_s, args.interval_s, args.wait_s)):
         print("lobbypay qr simulate-scanner: times must be in 0..3600 s", file=sys.stderr)
         return 2
     payloads = [_payload_bytes(text) for text in args.payload]
@@ -209,6 +216,7 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"scanner pty: {sim.port_path}", flush=True)
         try:
             if payloads:
+                time.sleep(args.wait_s)
                 for index, payload in enumerate(payloads):
                     if index:
                         time.sleep(args.interval_s)

@@ -27,7 +27,7 @@ SAMPLE_BILL_FIELDS: Final[dict[str, str | int]] = {
     "firstName": "Анна",
     "middleName": "Сергеевна",
     "payerAddress": "г. Москва, ул. Садовая, д. 1, кв. 12",
-    "persAcc": "100000008",
+    "persAcc": "123456782",
     "paymPeriod": "03.2025",
     "serviceName": "ЖКУ",
 }

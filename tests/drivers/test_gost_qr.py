@@ -39,7 +39,7 @@ BANK = (
 
 # "ТСЖ" is D2 D1 C6 in windows-1251, F4 F3 F6 in KOI8-R, D0A2 D0A1 D096 in UTF-8;
 # "Ёлкина" is A8 EB EA E8 ED E0 in windows-1251 and B3 CC CB C9 CE C1 in KOI8-R.
-TAIL = b"|" + BANK.replace("ПАО СБЕРБАНК", "SBER").encode("ascii") + b"|Sum=12345|persAcc=100000008"
+TAIL = b"|" + BANK.replace("ПАО СБЕРБАНК", "SBER").encode("ascii") + b"|Sum=12345|persAcc=123456782"
 CP1251_FIXTURE = b"ST00011|Name=\xd2\xd1\xc6|lastName=\xa8\xeb\xea\xe8\xed\xe0" + TAIL
 KOI8R_FIXTURE = b"ST00013|Name=\xf4\xf3\xf6|lastName=\xb3\xcc\xcb\xc9\xce\xc1" + TAIL
 UTF8_FIXTURE = (
@@ -66,7 +66,7 @@ def test_decode_each_encoding_gives_cyrillic_fields(raw: bytes, encoding: QrEnco
     assert qr.bic == "044525225"
     assert qr.sum_kopecks == 12345
     assert isinstance(qr.sum_kopecks, int)
-    assert qr.account_reference == "100000008"
+    assert qr.account_reference == "123456782"
     assert qr.header == f"ST0001{encoding.value}"
 
 
@@ -423,7 +423,7 @@ def test_payment_qr_invariants_checked_when_built() -> None:
 def test_payment_qr_repr_shows_no_personal_data() -> None:
     text = repr(sample_bill())
     assert "Ёлкина" not in text
-    assert "100000008" not in text
+    assert "123456782" not in text
     assert "persAcc" in text
     assert "345678" in text
 

@@ -88,10 +88,10 @@ async def test_noise_before_a_scan_is_filtered(sim: ScannerSimulator) -> None:
     reader = await Reader(SerialScanner(_config(sim.port_path))).opened()
     try:
         sim.write(b"\r\n\r\n" + NOISE + b"\r\n")  # power-up garbage, then a blank line
-        await sim.scan_async(b";100000008=00011?", noise_before=b"\x00\x02")
+        await sim.scan_async(b";123456782=00011?", noise_before=b"\x00\x02")
         (event,) = await reader.wait_for(1)
         assert isinstance(event, ResidentCardSwiped)
-        assert event.card.account == "100000008"
+        assert event.card.account == "123456782"
     finally:
         await reader.stop()
 
@@ -104,10 +104,10 @@ async def test_partial_line_then_silence_is_discarded_not_glued_to_next_scan(
     try:
         sim.write(b"ST00012|Name=half a sc")  # the cable wiggled mid-read
         await asyncio.sleep(0.3)
-        await sim.scan_async(b"100000008")
+        await sim.scan_async(b"123456782")
         (event,) = await reader.wait_for(1)
         assert isinstance(event, DigitsScanned)
-        assert event.digits == "100000008"
+        assert event.digits == "123456782"
     finally:
         await reader.stop()
 
@@ -119,11 +119,11 @@ async def test_slow_trickle_older_than_line_timeout_is_discarded(sim: ScannerSim
         await sim.scan_async(b"1234567890", suffix=b"", chunk_bytes=1, delay_s=0.05)
         await sim.scan_async(b"", suffix=b"\r\n")  # the suffix arrives too late
         await asyncio.sleep(0.3)
-        await sim.scan_async(b"100000008")
-        await reader.wait_for_digits("100000008")
+        await sim.scan_async(b"123456782")
+        await reader.wait_for_digits("123456782")
         digits = [e.digits for e in reader.events if isinstance(e, DigitsScanned)]
         assert "1234567890" not in digits  # never delivered whole
-        assert digits[-1] == "100000008"
+        assert digits[-1] == "123456782"
     finally:
         await reader.stop()
 
@@ -145,7 +145,7 @@ async def test_unplug_yields_fault_and_gives_up_after_max_reopen_attempts(
     scanner = SerialScanner(_config(sim.port_path, reopen_attempts_max=2))
     reader = await Reader(scanner).opened()
     try:
-        await sim.scan_async(b"100000008")
+        await sim.scan_async(b"123456782")
         await reader.wait_for(1, DigitsScanned)
         sim.unplug()
         async with asyncio.timeout(WAIT_S):
@@ -196,7 +196,7 @@ async def test_breaking_out_of_events_closes_the_port(sim: ScannerSimulator) -> 
     events = scanner.events()
     pending = asyncio.ensure_future(anext(events))
     await scanner.wait_open(WAIT_S)
-    await sim.scan_async(b"100000008")
+    await sim.scan_async(b"123456782")
     async with asyncio.timeout(WAIT_S):
         first = await pending
     assert isinstance(first, DigitsScanned)

@@ -45,8 +45,8 @@ def _parse(data: bytes, **profile: object) -> ResidentTrack2:
 
 
 def test_parse_resident_card_with_serial() -> None:
-    card = _parse(b";100000008=00017?")
-    assert (card.account, card.deployment_id, card.card_serial) == ("100000008", "0001", "7")
+    card = _parse(b";123456782=00017?")
+    assert (card.account, card.deployment_id, card.card_serial) == ("123456782", "0001", "7")
 
 
 def test_parse_resident_card_without_serial_with_valid_lrc() -> None:
