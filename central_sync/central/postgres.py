@@ -96,7 +96,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             PRIMARY KEY (terminal_key, seq)
         );
         CREATE TABLE payments (
-            payment_id TEXT PRIMARY KEY,
+            id BIGSERIAL PRIMARY KEY,
+            payment_id TEXT NOT NULL UNIQUE,
             terminal_key BIGINT NOT NULL REFERENCES terminals(key),
             seq BIGINT NOT NULL,
             ts_ms BIGINT NOT NULL,
@@ -117,9 +118,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             card_brand TEXT,
             offline BOOLEAN,
             reversed_seq BIGINT,
-            reversal_reason TEXT,
-            UNIQUE (agent, txn_id)
+            reversal_reason TEXT
         );
+        CREATE UNIQUE INDEX payments_agent_txn ON payments (agent, txn_id) WHERE agent IS NOT NULL;
         CREATE INDEX payments_ts ON payments (ts_ms);
         CREATE TABLE duplicates (
             id BIGSERIAL PRIMARY KEY,

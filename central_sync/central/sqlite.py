@@ -93,7 +93,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             PRIMARY KEY (terminal_key, seq)
         ) WITHOUT ROWID;
         CREATE TABLE payments (
-            payment_id TEXT PRIMARY KEY,
+            id INTEGER PRIMARY KEY,
+            payment_id TEXT NOT NULL UNIQUE,
             terminal_key INTEGER NOT NULL REFERENCES terminals(key),
             seq INTEGER NOT NULL,
             ts_ms INTEGER NOT NULL,
@@ -114,9 +115,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             card_brand TEXT,
             offline INTEGER,
             reversed_seq INTEGER,
-            reversal_reason TEXT,
-            UNIQUE (agent, txn_id)
-        ) WITHOUT ROWID;
+            reversal_reason TEXT
+        );
+        CREATE UNIQUE INDEX payments_agent_txn ON payments (agent, txn_id) WHERE agent IS NOT NULL;
         CREATE INDEX payments_ts ON payments (ts_ms);
         CREATE TABLE duplicates (
             id INTEGER PRIMARY KEY,
