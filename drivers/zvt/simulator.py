@@ -431,6 +431,7 @@ class _PtSession:
             if apdu is None:
                 raise _Disconnect
             if (apdu.cls, apdu.instr) == AbortRequest.CONTROL:
+                self.sim.commands_seen.append("AbortRequest")
                 if self.abortable:
                     self.abort_requested = True
                     await self.sim._send(self, Ack())
