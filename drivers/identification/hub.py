@@ -247,7 +247,7 @@ class IdentificationHub:
         task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
-        """Stop every source and end :meth:`events`."""
+        """Stop every source; :meth:`events` delivers what is queued, then ends."""
         if self._closed:
             return
         self._closed = True
@@ -301,9 +301,8 @@ class IdentificationHub:
     def _put_marker(self) -> None:
         queue = self._queue
         assert queue is not None
-        if queue.full():
-            queue.get_nowait()
-            self.dropped_events += 1
+        # _put leaves one slot free, so the marker always fits.
+        assert not queue.full()
         queue.put_nowait(_CLOSED)
 
     # --- translation -------------------------------------------------------------

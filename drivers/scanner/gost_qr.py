@@ -559,12 +559,10 @@ def _split_header(head: str) -> tuple[QrEncoding, str]:
         raise QrHeaderError("bad_header", "version is not four digits")
     if version != VERSION:
         raise QrHeaderError("unsupported_version", f"version {version}")
-    try:
-        encoding = QrEncoding(int(head[6])) if head[6] in "123" else None
-    except ValueError:  # pragma: no cover - guarded by the membership test
-        encoding = None
-    if encoding is None:
+    digit = head[6]
+    if digit not in ("1", "2", "3"):
         raise QrHeaderError("bad_header", "encoding digit must be 1, 2 or 3")
+    encoding = QrEncoding(int(digit))
     separator = head[7]
     _check_separator(separator)
     return encoding, separator
