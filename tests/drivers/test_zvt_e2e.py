@@ -277,7 +277,7 @@ async def test_payment_session_yields_statuses_in_order(zvt_terminal: ZvtTermina
     session = zvt_terminal.payment(4200)
     seen = [status async for status in session]
     assert all(isinstance(s, IntermediateStatus) for s in seen)
-    assert [s.message("en") for s in seen][0] == "insert or tap card"
+    assert seen[0].message("en") == "insert or tap card"
     assert (await session.outcome()).approved
 
 
