@@ -213,9 +213,8 @@ def main() -> int:
     print(f"  authorization p50                       {auth * 1e3:9.2f} ms")
     print(f"  authorization p95                       {p95 * 1e3:9.2f} ms")
     print(f"  stack time added (p50 - raw)            {(auth - raw_total) * 1e3:9.2f} ms")
-    print(
-        f"  per frame added                         {(auth - raw_total) / round_trips * 1e6:9.1f} µs"
-    )
+    per_frame_us = (auth - raw_total) / round_trips * 1e6
+    print(f"  per frame added                         {per_frame_us:9.1f} µs")
     ratio = auth / raw_total
     print(f"zvt_auth_vs_raw_rtt_ratio={ratio:.1f}")
     return 0
