@@ -214,7 +214,13 @@ def _init(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     async def body(settings: Any) -> int:
+        import logging
+
         from central_sync.central.server import serve
+
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
 
         await serve(settings)
         return EXIT_OK

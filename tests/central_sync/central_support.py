@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -16,6 +22,7 @@ from firmware_config.identity import terminal_id_from_public_key
 
 NOW_MS = 1_750_000_000_000
 PG_DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+LOBBYPAY = str(Path(sys.executable).parent / "lobbypay")
 
 
 def pg_dsn() -> str:
@@ -78,3 +85,48 @@ def batch(entries: Sequence[Entry], key: Key) -> bytes:
 
 def batches(entries: Sequence[Entry], key: Key, size: int) -> list[bytes]:
     return [batch(entries[i : i + size], key) for i in range(0, len(entries), size)]
+
+
+def start_server(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start `lobbypay central serve --port 0` and return it with its base URL.
+
+    A thread keeps draining the server's stderr (its log) so it never blocks.
+    """
+    process = subprocess.Popen(
+        [LOBBYPAY, "central", "serve", "--data-dir", str(data_dir), "--port", "0", *extra],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stderr is not None
+    stderr = process.stderr
+    found: queue.Queue[str] = queue.Queue()
+    lines: list[str] = []
+
+    def drain() -> None:
+        for line in stderr:
+            lines.append(line)
+            if "central listening on" in line:
+                found.put(line.strip().rsplit(" ", 1)[-1])
+        found.put("")
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        url = found.get(timeout=30)
+    except queue.Empty:
+        url = ""
+    if not url:
+        process.kill()
+        raise AssertionError("server did not start: " + "".join(lines[-20:]))
+    return process, url
+
+
+def stop_server(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -6,11 +6,6 @@ import asyncio
 import csv
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -23,9 +18,7 @@ from central_sync.central.publish import load_central_key
 from central_sync.central.sqlite import SqliteStorage
 from central_sync.central.synthetic import chain, synthetic_entries
 from firmware_config.dispatch import main
-from tests.central_sync.central_support import Key, batch, enroll
-
-LOBBYPAY = str(Path(sys.executable).parent / "lobbypay")
+from tests.central_sync.central_support import Key, batch, enroll, start_server, stop_server
 
 BILLING_HEADER = (
     "account,holder,city,street,house,flat,service_code,service_name_ru,provider_id,"
@@ -224,37 +217,6 @@ def test_every_central_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -
             main(["central", sub, "--help"])
         assert exc.value.code == 0
         assert "usage: lobbypay central" in capsys.readouterr().out
-
-
-def start_server(
-    data_dir: Path, *extra: str, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[str], str]:
-    """Start `lobbypay central serve --port 0` and return it with its base URL."""
-    process = subprocess.Popen(
-        [LOBBYPAY, "central", "serve", "--data-dir", str(data_dir), "--port", "0", *extra],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if "central listening on" in line:
-            return process, line.strip().rsplit(" ", 1)[-1]
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise AssertionError(f"server did not start: {process.stderr.read()}")
-
-
-def stop_server(process: subprocess.Popen[str]) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_serve_real_process_accepts_a_batch_and_stops_on_sigterm(data_dir: Path) -> None:
