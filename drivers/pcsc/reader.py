@@ -26,10 +26,11 @@ and its observers stop after a reader is unplugged; we avoid both.
   the context dies, every known card and reader is reported removed and a new
   context is tried with exponential backoff (``backoff_initial_s`` ..
   ``backoff_max_s``); the readers then come back as ``ReaderAdded``.
-* Events cross to asyncio with ``loop.call_soon_threadsafe`` into a queue of at
-  most ``queue_events_max``. Drop policy: when the consumer falls behind and
-  the queue is full, the *oldest* event is dropped (the newest card is what the
-  person at the kiosk is holding), counted in :attr:`dropped_events` and logged
+* Events cross to asyncio with ``loop.call_soon_threadsafe`` into a
+  :class:`~drivers.pcsc.stream.CardEventQueue` of at most ``queue_events_max``.
+  Drop policy: when the consumer falls behind and the queue is full, the
+  *oldest* event is dropped (the newest card is what the person at the kiosk
+  is holding), counted in :attr:`CardReaderMonitor.dropped_events` and logged
   as ``card_event_dropped``.
 """
 
@@ -41,7 +42,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from smartcard import scard
@@ -66,6 +67,7 @@ from drivers.pcsc.events import (
 )
 from drivers.pcsc.identity import CardIdentity
 from drivers.pcsc.session import RECORD_BYTES_MAX, ResidentCardSession
+from drivers.pcsc.stream import CardEventQueue
 
 __all__ = [
     "PNP_NOTIFICATION",
@@ -426,43 +428,11 @@ async def read_card(reader: str | None = None, *, timeout_s: float) -> CardIdent
     return (await read_card_details(reader, timeout_s=timeout_s)).identity
 
 
-class _EventStream:
-    """An async iterator over the monitor queue (a class, not an async generator,
-    so that cancelling one ``__anext__`` does not close the stream)."""
-
-    def __init__(self, queue: asyncio.Queue[object]) -> None:
-        self._queue = queue
-
-    def __aiter__(self) -> _EventStream:
-        return self
-
-    async def __anext__(self) -> CardEvent:
-        item = await self._queue.get()
-        if item is _CLOSED:
-            # Leave the marker for any other reader, so it ends at once too.
-            self._queue.put_nowait(_CLOSED)
-            raise StopAsyncIteration
-        assert isinstance(
-            item, ReaderAdded | ReaderRemoved | CardInserted | CardRemoved | CardReadFailed
-        )
-        return item
-
-
 @dataclass(slots=True)
 class _ReaderState:
     event_state: int = _STATE_UNAWARE
     present: bool = False
     counter: int = -1
-
-
-_CLOSED: Final = object()
-
-
-@dataclass(slots=True)
-class _Stats:
-    dropped_events: int = 0
-    context_losses: int = 0
-    readers: dict[str, _ReaderState] = field(default_factory=dict)
 
 
 class CardReaderMonitor:
@@ -506,12 +476,15 @@ class CardReaderMonitor:
         self._close_timeout_s = close_timeout_s
         self._record_bytes_max = record_bytes_max
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[object] | None = None
+        self._queue: CardEventQueue | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._context: PcscContext | None = None
         self._pnp_state = 0
-        self._stats = _Stats()
+        # Owned by the monitor thread; others read the tuple snapshot and counters.
+        self._states: dict[str, _ReaderState] = {}
+        self._reader_names: tuple[str, ...] = ()
+        self._context_losses = 0
         self._outage_logged = False
         self._closed = False
 
@@ -520,24 +493,24 @@ class CardReaderMonitor:
     @property
     def dropped_events(self) -> int:
         """Events dropped because the queue was full (oldest first)."""
-        return self._stats.dropped_events
+        return 0 if self._queue is None else self._queue.dropped_events
 
     @property
     def context_losses(self) -> int:
         """How many times the PC/SC context died and had to be re-established."""
-        return self._stats.context_losses
+        return self._context_losses
 
     @property
     def readers(self) -> list[str]:
         """The readers currently known to the monitor."""
-        return list(self._stats.readers)
+        return list(self._reader_names)
 
     def start(self) -> None:
         """Start the monitor thread; call from inside a running event loop."""
         if self._thread is not None:
             raise RuntimeError("monitor already started")
         self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
+        self._queue = CardEventQueue(self._queue_events_max)
         self._thread = threading.Thread(target=self._run, name="pcsc-monitor", daemon=True)
         self._thread.start()
 
@@ -549,7 +522,7 @@ class CardReaderMonitor:
         """
         if self._queue is None:
             raise RuntimeError("start() the monitor first")
-        return _EventStream(self._queue)
+        return self._queue.stream()
 
     async def close(self) -> None:
         """Stop the thread (within ``close_timeout_s``) and end :meth:`events`."""
@@ -566,7 +539,9 @@ class CardReaderMonitor:
             if self._thread.is_alive():
                 logger.warning("pcsc_monitor_stop_timeout timeout_s=%s", self._close_timeout_s)
         if self._queue is not None:
-            self._deliver(_CLOSED)
+            # Events the thread handed over just before stopping come first.
+            await asyncio.sleep(0)
+            self._queue.close()
 
     async def __aenter__(self) -> CardReaderMonitor:
         self.start()
@@ -575,28 +550,16 @@ class CardReaderMonitor:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def _deliver(self, item: object) -> None:
-        """Runs on the event loop: enqueue, dropping the oldest event when full."""
-        queue = self._queue
-        assert queue is not None
-        while queue.qsize() >= self._queue_events_max and item is not _CLOSED:
-            dropped = queue.get_nowait()
-            self._stats.dropped_events += 1
-            logger.warning(
-                "card_event_dropped event=%s dropped_total=%d",
-                type(dropped).__name__,
-                self._stats.dropped_events,
-            )
-        queue.put_nowait(item)
-
     # --- monitor thread -----------------------------------------------------
 
     def _emit(self, event: CardEvent) -> None:
         loop = self._loop
-        assert loop is not None
         logger.info("card_event %s", describe_event(event))
+        queue = self._queue
+        assert loop is not None
+        assert queue is not None
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
-            loop.call_soon_threadsafe(self._deliver, event)
+            loop.call_soon_threadsafe(queue.put, event)
 
     def _run(self) -> None:
         backoff_s = self._backoff_initial_s
@@ -634,7 +597,7 @@ class CardReaderMonitor:
 
     def _lose_context(self, exc: Exception | None) -> None:
         if self._context is not None:
-            self._stats.context_losses += 1
+            self._context_losses += 1
             with contextlib.suppress(Exception):
                 self._context.release()
             self._context = None
@@ -642,12 +605,13 @@ class CardReaderMonitor:
         elif not self._outage_logged:
             logger.warning("pcsc_unavailable reason=%s", exc)
         self._outage_logged = True
-        for name in list(self._stats.readers):
+        for name in list(self._states):
             self._forget_reader(name)
         self._pnp_state = 0
 
     def _forget_reader(self, name: str) -> None:
-        state = self._stats.readers.pop(name)
+        state = self._states.pop(name)
+        self._reader_names = tuple(self._states)
         if state.present:
             self._emit(CardRemoved(reader=name))
         self._emit(ReaderRemoved(reader=name))
@@ -657,12 +621,13 @@ class CardReaderMonitor:
         if len(names) > READERS_MAX:
             logger.warning("pcsc_too_many_readers count=%d max=%d", len(names), READERS_MAX)
             names = names[:READERS_MAX]
-        readers = self._stats.readers
+        readers = self._states
         for gone in [n for n in readers if n not in names]:
             self._forget_reader(gone)
         for name in names:
             if name not in readers:
                 readers[name] = _ReaderState()
+                self._reader_names = tuple(readers)
                 self._emit(ReaderAdded(reader=name))
         query = [(n, readers[n].event_state) for n in names]
         query.append((PNP_NOTIFICATION, self._pnp_state))
