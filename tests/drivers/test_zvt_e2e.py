@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from drivers.zvt import codes
+from drivers.zvt.backend import ZvtOptions, open_terminal
 from drivers.zvt.client import PaymentStatus, ZvtTerminal
 from drivers.zvt.errors import (
     ZvtCommandRejected,
     ZvtFrameError,
     ZvtTemporaryDeviceError,
     ZvtTimeout,
+    ZvtUsageError,
 )
 from drivers.zvt.messages import IntermediateStatus
 from drivers.zvt.session import ZvtTimeouts
@@ -419,3 +421,30 @@ async def test_connection_refused_is_a_temporary_error() -> None:
     terminal = ZvtTerminal(f"tcp://127.0.0.1:{port}", timeouts=FAST)
     with pytest.raises(ZvtTemporaryDeviceError):
         await terminal.connect()
+
+
+# ------------------------------------------------------------ back-ends by name
+
+
+async def test_simulator_backend_by_name_pays_over_its_own_pty() -> None:
+    options = ZvtOptions(simulator_delay_s=0.0, timeouts=FAST)
+    async with await open_terminal("zvt-simulator", options) as handle:
+        assert handle.simulator is not None
+        outcome = await handle.terminal.pay(2200)
+        assert outcome.approved
+        assert handle.simulator.log[-1].amount_minor == 2200
+
+
+async def test_real_backend_by_name_talks_to_a_tcp_terminal(zvt_sim: TerminalSimulator) -> None:
+    tcp = await zvt_sim.serve_tcp()
+    async with await open_terminal("zvt", ZvtOptions(device=tcp.url, timeouts=FAST)) as handle:
+        assert handle.simulator is None
+        assert (await handle.terminal.status()).ready
+    await tcp.close()
+
+
+async def test_unknown_backend_name_is_a_usage_error() -> None:
+    with pytest.raises(ZvtUsageError):
+        await open_terminal("ingenico-magic", ZvtOptions())
+    with pytest.raises(ZvtUsageError):
+        await open_terminal("zvt", ZvtOptions())
