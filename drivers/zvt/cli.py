@@ -187,6 +187,13 @@ def add_terminal_parser(subparsers: Any) -> None:
         metavar="SECONDS",
         help="pause between intermediate statuses (default 0.3)",
     )
+    p.add_argument(
+        "--card-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long the simulated customer takes to present the card (default 0)",
+    )
     p.set_defaults(func=_simulate)
 
 
@@ -247,6 +254,14 @@ def _handle(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(_run_action(args, password))
+    except KeyboardInterrupt:
+        if args.terminal_action in ("pay", "reverse"):
+            print(
+                "lobbypay terminal: interrupted: OUTCOME UNKNOWN; "
+                "run `lobbypay terminal last` before retrying.",
+                file=sys.stderr,
+            )
+        return 130
     except ZvtUsageError as exc:
         print(f"lobbypay terminal: {exc}", file=sys.stderr)
         return 2
@@ -300,6 +315,7 @@ async def _run_action(args: argparse.Namespace, password: int) -> int:
         if action == "pay":
             if not args.no_register:
                 await terminal.register()
+            _abort_on_first_ctrl_c(terminal)
 
             def show(status: Any) -> None:
                 if not args.json:
@@ -349,6 +365,27 @@ async def _run_action(args: argparse.Namespace, password: int) -> int:
     raise AssertionError(f"unhandled action {args.terminal_action}")
 
 
+def _abort_on_first_ctrl_c(terminal: Any) -> None:
+    """First Ctrl-C asks the terminal to abort (06 B0); a second one interrupts."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[Any]] = set()
+
+    def on_sigint() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        print("  … abort requested (Ctrl-C again to interrupt)", flush=True)
+        task = loop.create_task(terminal.abort())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError):
+        return
+
+
 def _print_outcome(args: argparse.Namespace, outcome: Any) -> None:
     lang = args.lang
     lines = [
@@ -379,6 +416,7 @@ async def _simulate_async(args: argparse.Namespace) -> int:
     sim = TerminalSimulator(
         default_outcome=Outcome(args.outcome),
         step_delay_s=max(args.delay, 0.0),
+        card_wait_s=max(args.card_wait, 0.0),
         silence_s=10.0,
     )
     stop = asyncio.Event()

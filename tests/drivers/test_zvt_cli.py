@@ -168,3 +168,34 @@ def test_simulate_pty_prints_a_path_that_works_as_a_device(
     finally:
         assert _stop(proc) == 0
     assert not os.path.lexists(link)
+
+
+def test_ctrl_c_during_pay_aborts_the_payment_on_the_terminal() -> None:
+    sim, url = _start_simulator("--tcp", "127.0.0.1:0", "--card-wait", "20")
+    pay = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "firmware_config.dispatch",
+            "terminal",
+            "pay",
+            "--device",
+            url,
+            "--amount",
+            "700",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        while "insert or tap card" not in _read_line(pay, 20):
+            pass
+        pay.send_signal(signal.SIGINT)
+        out, _ = pay.communicate(timeout=20)
+        assert pay.returncode == 2
+        assert "payment: ABORTED" in out
+    finally:
+        if pay.poll() is None:
+            pay.kill()
+        assert _stop(sim) == 0
