@@ -392,14 +392,13 @@ class _PtSession:
                     data = bytes(buf)
         await self.channel.write(data)
 
-    async def send(self, message: object, *, apdu: Apdu | None = None) -> None:
+    async def send(self, apdu: Apdu) -> None:
         """Send one APDU and, on a serial line, wait until the ECR's link ACK."""
         if self._closed:
             raise _Disconnect
         if self.sim._take_fault(Fault.DISCONNECT):
             logger.info("zvt_sim_fault_disconnect")
             raise _Disconnect
-        assert apdu is not None
         self.link.send_apdu(encode_apdu(apdu))
         if self.link.awaiting_ack:
             self.link_idle.clear()
@@ -710,14 +709,14 @@ class TerminalSimulator:
             apdu = message.to_apdu()
         else:
             raise TypeError(f"cannot send {type(message).__name__}")
-        await s.send(message, apdu=apdu)
+        await s.send(apdu)
 
     async def _send_acked(
         self, s: _PtSession, message: object, *, pan_digits: str | None = None
     ) -> None:
         if isinstance(message, StatusInformation) and pan_digits is not None:
             apdu = message.to_apdu(pan_digits=pan_digits, text_encoding=self.config.text_encoding)
-            await s.send(message, apdu=apdu)
+            await s.send(apdu)
         else:
             await self._send(s, message)
         reply = await s.recv(self.config.ecr_ack_timeout_s)
