@@ -98,7 +98,9 @@ CONTAINER_MAGIC = b"LPCATREL"
 CONTAINER_FORMAT = 1
 _PREFIX = struct.Struct(">8sBI")
 CHUNK_RECORDS_DEFAULT = 8192
-COMPRESS_LEVEL_DEFAULT = 6
+# zlib level 3: measured on the target, level 6 costs 4x the CPU of level 3
+# (25 vs 6 µs per account) for 12% fewer bytes; level 1 saves 1 µs for 10% more.
+COMPRESS_LEVEL_DEFAULT = 3
 READ_BYTES_MAX = 1 << 20
 
 Kind = Literal["snapshot", "delta"]
@@ -590,7 +592,7 @@ def _inflate(data: bytes, raw_bytes: int, index: int) -> bytes:
     return raw
 
 
-def _lines(raw: bytes, records: int, index: int, limits: ReleaseLimits) -> list[bytes]:
+def _lines(raw: bytes, records: int, index: int, record_bytes_max: int) -> list[bytes]:
     if not raw.endswith(b"\n"):
         raise MalformedReleaseError(f"chunk {index} does not end with a newline")
     lines = raw[:-1].split(b"\n")
@@ -599,9 +601,64 @@ def _lines(raw: bytes, records: int, index: int, limits: ReleaseLimits) -> list[
             f"chunk {index} has {len(lines)} lines, manifest says {records}"
         )
     for n, line in enumerate(lines):
-        if not line or len(line) > limits.record_bytes_max:
+        if not line or len(line) > record_bytes_max:
             raise MalformedReleaseError(f"chunk {index} line {n + 1} is empty or too long")
     return lines
+
+
+SnapshotRows = tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]
+
+
+def _check_snapshot_chunk(
+    checker: wire.RecordChecker,
+    data: bytes,
+    raw_bytes: int,
+    records: int,
+    index: int,
+    record_bytes_max: int,
+) -> SnapshotRows:
+    """Inflate and validate one (already hash-checked) snapshot chunk.
+
+    Returns the account rows ``(vn, record line)`` and card rows ``(vn, hash)``.
+    """
+    lines = _lines(_inflate(data, raw_bytes, index), records, index, record_bytes_max)
+    rows: list[tuple[str, bytes]] = []
+    cards: list[tuple[str, bytes]] = []
+    check = checker.check_account
+    for n, line in enumerate(lines):
+        try:
+            rec = check(line)
+        except MalformedReleaseError as exc:
+            raise MalformedReleaseError(f"chunk {index} line {n + 1}: {exc}") from None
+        vn = rec[0]
+        rows.append((vn, line))
+        for h in rec[5]:
+            cards.append((vn, bytes.fromhex(h)))
+    return rows, cards
+
+
+class _Chunks:
+    """Reads a release's chunks in order, checking each against the signed manifest."""
+
+    def __init__(self, source: _Source, manifest: _Manifest) -> None:
+        self._source = source
+        self._manifest = manifest
+        self._payload = hashlib.sha256()
+
+    def __iter__(self) -> Iterator[tuple[int, bytes, int, int]]:
+        """(index, compressed bytes, raw_bytes, records) of each hash-checked chunk."""
+        for index, (size, raw_bytes, records, sha) in enumerate(self._manifest.chunks):
+            data = self._source.read_exact(size, f"chunk {index}")
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise ReleaseHashMismatchError(f"chunk {index} does not match its hash")
+            self._payload.update(data)
+            yield index, data, raw_bytes, records
+
+    def check_end(self) -> None:
+        if not self._source.at_end():
+            raise MalformedReleaseError("release has bytes after its last chunk")
+        if self._payload.hexdigest() != self._manifest.payload_sha256:
+            raise ReleaseHashMismatchError("payload does not match its hash")
 
 
 def apply_release(
@@ -639,22 +696,22 @@ def apply_release(
                 )
             _check_header_keeps_references(store.header(), verified.header)
         checker = wire.RecordChecker(verified.header)
-        payload = hashlib.sha256()
+        chunks = _Chunks(source, mf)
+        bound = limits.record_bytes_max
         with store.begin_apply(verified.kind, expected_version=current) as txn:
-            for index, (size, raw_bytes, records, sha) in enumerate(mf.chunks):
-                data_bytes = source.read_exact(size, f"chunk {index}")
-                if hashlib.sha256(data_bytes).hexdigest() != sha:
-                    raise ReleaseHashMismatchError(f"chunk {index} does not match its hash")
-                payload.update(data_bytes)
-                lines = _lines(_inflate(data_bytes, raw_bytes, index), records, index, limits)
-                if verified.kind == "snapshot":
-                    _apply_snapshot_lines(txn, checker, lines, index)
-                else:
+            if verified.kind == "snapshot":
+                for index, data_bytes, raw_bytes, records in chunks:
+                    txn.add_snapshot_rows(
+                        *_check_snapshot_chunk(
+                            checker, data_bytes, raw_bytes, records, index, bound
+                        )
+                    )
+            else:
+                for index, data_bytes, raw_bytes, records in chunks:
+                    raw = _inflate(data_bytes, raw_bytes, index)
+                    lines = _lines(raw, records, index, bound)
                     _apply_delta_lines(txn, checker, lines, index)
-            if not source.at_end():
-                raise MalformedReleaseError("release has bytes after its last chunk")
-            if payload.hexdigest() != mf.payload_sha256:
-                raise ReleaseHashMismatchError("payload does not match its hash")
+            chunks.check_end()
             txn.finish(
                 ReleaseState(
                     version=mf.version,
@@ -677,24 +734,6 @@ def apply_release(
         )
     finally:
         source.close()
-
-
-def _apply_snapshot_lines(
-    txn: ApplyTransaction, checker: wire.RecordChecker, lines: list[bytes], index: int
-) -> None:
-    rows: list[tuple[str, bytes]] = []
-    cards: list[tuple[str, bytes]] = []
-    check = checker.check_account
-    for n, line in enumerate(lines):
-        try:
-            rec = check(line)
-        except MalformedReleaseError as exc:
-            raise MalformedReleaseError(f"chunk {index} line {n + 1}: {exc}") from None
-        vn = rec[0]
-        rows.append((vn, line))
-        for h in rec[5]:
-            cards.append((vn, bytes.fromhex(h)))
-    txn.add_snapshot_rows(rows, cards)
 
 
 def _apply_delta_lines(
