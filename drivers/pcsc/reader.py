@@ -22,7 +22,10 @@ and its observers stop after a reader is unplugged; we avoid both.
   ``poll_timeout_s`` on every reader plus the ``\\\\?PnP?\\Notification``
   pseudo-reader (so a plugged reader wakes it). A card newly present (or a new
   pcsc-lite event count, i.e. removed and re-presented between two polls) is
-  read at once and reported as ``CardInserted`` or ``CardReadFailed``. When
+  read at once and reported as ``CardInserted`` or ``CardReadFailed``. Each
+  read runs on a context of its own in a daemon thread and is given up after
+  ``read_timeout_s`` (:func:`read_identity_bounded`): a card that never
+  answers cannot freeze the monitor. When
   the context dies, every known card and reader is reported removed and a new
   context is tried with exponential backoff (``backoff_initial_s`` ..
   ``backoff_max_s``); the readers then come back as ``ReaderAdded``.
@@ -78,6 +81,7 @@ __all__ = [
     "read_card",
     "read_card_details",
     "read_identity",
+    "read_identity_bounded",
 ]
 
 logger = logging.getLogger(__name__)
@@ -285,6 +289,74 @@ def read_identity(
         scard.SCardDisconnect(hcard, scard.SCARD_LEAVE_CARD)
 
 
+READ_TIMEOUT_S = 10.0
+"""Longest a whole card read may take (connect, ATR, every APDU) before it is given up."""
+READ_THREADS_MAX = 4
+"""Card reads running at once in this process, including given-up ones still blocked."""
+
+_read_slots = threading.BoundedSemaphore(READ_THREADS_MAX)
+
+
+def read_identity_bounded(
+    reader: str,
+    *,
+    read_timeout_s: float = READ_TIMEOUT_S,
+    removal_confirm_s: float = 1.0,
+    record_bytes_max: int = RECORD_BYTES_MAX,
+    stop: threading.Event | None = None,
+) -> tuple[str, CardIdentity]:
+    """:func:`read_identity` with its own context, in a daemon thread, within ``read_timeout_s``.
+
+    No PC/SC call can interrupt an ``SCardConnect`` or ``SCardTransmit`` that a
+    card (or a driver) never answers; such a read is given up -- the thread is
+    left to finish on its own, holding only its own context -- and reported as
+    :class:`CardProtocolError`. At most ``READ_THREADS_MAX`` reads run at once,
+    given-up ones included; beyond that a read fails at once with
+    :class:`ReaderUnavailable`, so a stuck reader cannot pile up threads.
+    Raises ``_ReadFailed`` (internal) wrapping the typed error.
+    """
+    if not _read_slots.acquire(blocking=False):
+        raise _ReadFailed(ReaderUnavailable("reader is not answering (reads still blocked)"), None)
+    outcome: list[tuple[str, CardIdentity] | BaseException] = []
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            context = PcscContext()
+            try:
+                outcome.append(
+                    read_identity(
+                        context,
+                        reader,
+                        removal_confirm_s=removal_confirm_s,
+                        record_bytes_max=record_bytes_max,
+                    )
+                )
+            finally:
+                context.release()
+        except BaseException as exc:  # handed to the waiting thread below
+            outcome.append(exc)
+        finally:
+            _read_slots.release()
+            finished.set()
+
+    threading.Thread(target=work, name="pcsc-read", daemon=True).start()
+    deadline = time.monotonic() + read_timeout_s
+    while not finished.wait(0.05):
+        if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+            logger.warning("card_read_given_up reader=%r timeout_s=%s", reader, read_timeout_s)
+            error = CardProtocolError(f"card did not answer within {read_timeout_s:g} s")
+            raise _ReadFailed(error, None)
+    result = outcome[0]
+    if isinstance(result, _ReadFailed):
+        raise result
+    if isinstance(result, CardError):
+        raise _ReadFailed(result, None)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 def _connect_error(code: int) -> CardError:
     if code in _CARD_GONE:
         return CardRemovedError(f"card removed: {_describe(code)}")
@@ -332,6 +404,7 @@ def _read_card_blocking(
     timeout_s: float,
     poll_timeout_s: float,
     removal_confirm_s: float,
+    read_timeout_s: float,
     cancel: threading.Event,
     contexts: list[PcscContext],
 ) -> CardRead:
@@ -367,8 +440,11 @@ def _read_card_blocking(
                         if state & _STATE_MUTE:
                             raise CardNotRecognised("card does not answer (mute)")
                         try:
-                            atr_hex, identity = read_identity(
-                                context, name, removal_confirm_s=removal_confirm_s
+                            atr_hex, identity = read_identity_bounded(
+                                name,
+                                read_timeout_s=read_timeout_s,
+                                removal_confirm_s=removal_confirm_s,
+                                stop=cancel,
                             )
                         except _ReadFailed as failed:
                             raise failed.error from None
@@ -394,12 +470,16 @@ async def read_card_details(
     timeout_s: float,
     poll_timeout_s: float = 0.25,
     removal_confirm_s: float = 1.0,
+    read_timeout_s: float = READ_TIMEOUT_S,
 ) -> CardRead:
     """Wait up to ``timeout_s`` for a card and read it, with a PC/SC context of its own.
 
     ``reader=None`` takes the first reader (in pcscd's order) holding a card.
     Raises :class:`ReaderUnavailable` when no (such) reader or no pcscd appeared
     in time, :class:`NoCardError` when no card did, or the card's typed error.
+    The read itself is bounded by ``read_timeout_s`` (see
+    :func:`read_identity_bounded`), so the whole call ends within
+    ``timeout_s + read_timeout_s``.
     """
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
@@ -412,6 +492,7 @@ async def read_card_details(
             timeout_s,
             poll_timeout_s,
             removal_confirm_s,
+            read_timeout_s,
             cancel,
             contexts,
         )
@@ -459,6 +540,7 @@ class CardReaderMonitor:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
         removal_confirm_s: float = 1.0,
+        read_timeout_s: float = READ_TIMEOUT_S,
         close_timeout_s: float = 5.0,
         record_bytes_max: int = RECORD_BYTES_MAX,
     ) -> None:
@@ -473,6 +555,7 @@ class CardReaderMonitor:
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._removal_confirm_s = removal_confirm_s
+        self._read_timeout_s = read_timeout_s
         self._close_timeout_s = close_timeout_s
         self._record_bytes_max = record_bytes_max
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -638,9 +721,9 @@ class CardReaderMonitor:
             if name == PNP_NOTIFICATION:
                 self._pnp_state = event_state & ~_STATE_CHANGED
             elif name in readers:
-                self._apply(context, name, readers[name], event_state)
+                self._apply(name, readers[name], event_state)
 
-    def _apply(self, context: PcscContext, name: str, state: _ReaderState, event: int) -> None:
+    def _apply(self, name: str, state: _ReaderState, event: int) -> None:
         if not event & _STATE_CHANGED:
             return
         state.event_state = event & ~_STATE_CHANGED
@@ -658,15 +741,16 @@ class CardReaderMonitor:
                 error = CardNotRecognised("card does not answer (mute)")
                 self._emit(CardReadFailed(reader=name, error=error))
                 return
-            self._read(context, name)
+            self._read(name)
 
-    def _read(self, context: PcscContext, name: str) -> None:
+    def _read(self, name: str) -> None:
         try:
-            atr_hex, identity = read_identity(
-                context,
+            atr_hex, identity = read_identity_bounded(
                 name,
+                read_timeout_s=self._read_timeout_s,
                 removal_confirm_s=self._removal_confirm_s,
                 record_bytes_max=self._record_bytes_max,
+                stop=self._stop,
             )
         except _ReadFailed as failed:
             if isinstance(failed.error, _ContextLost):

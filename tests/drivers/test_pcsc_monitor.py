@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -27,6 +28,7 @@ from tests.drivers.vcard.cards import (
     always,
     on_ins,
     resident_record,
+    stall_on_ins,
     sw,
 )
 from tests.drivers.vcard.fixtures import VirtualCards
@@ -171,6 +173,29 @@ async def test_monitor_reports_a_failed_read_and_keeps_going(
     good = await events.next()
     assert isinstance(good, CardInserted)
     assert good.identity.uid_hex == "04CAFE01"
+
+
+async def test_card_that_never_answers_does_not_freeze_the_monitor(
+    pcscd: PcscDaemon, vcards: VirtualCards
+) -> None:
+    release = threading.Event()
+    stuck = MisbehavingCard(ProfileCard(resident_record()), stall_on_ins(0xB0, release))
+    try:
+        async with fast_monitor(read_timeout_s=1.0) as mon:
+            events = Events(mon)
+            await events.readers_added()
+            await insert(vcards, stuck, 0)
+            failed = await events.next()
+            assert isinstance(failed, CardReadFailed)
+            assert isinstance(failed.error, CardProtocolError)
+            assert "did not answer" in str(failed.error)
+            # The other reader still works while the stuck read is blocked in pcscd.
+            await insert(vcards, UidCard(bytes.fromhex("04F00D01")), 1)
+            good = await events.next()
+            assert isinstance(good, CardInserted)
+            assert good.reader == vcards.reader(1)
+    finally:
+        release.set()
 
 
 async def test_reader_unplug_with_card_reports_card_then_reader_removed_and_replug_rereads(

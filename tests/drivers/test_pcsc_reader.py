@@ -7,6 +7,7 @@ pyscard -> libpcsclite -> pcscd -> vpcd -> TCP -> the virtual card and back.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -32,6 +33,7 @@ from tests.drivers.vcard.cards import (
     always,
     on_ins,
     resident_record,
+    stall_on_ins,
     sw,
     tlv,
 )
@@ -227,3 +229,18 @@ async def test_cancelled_read_returns_promptly(pcscd: PcscDaemon) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert time.monotonic() - started < 1.5
+
+
+async def test_card_that_never_answers_is_given_up_within_the_read_timeout(
+    vcards: VirtualCards,
+) -> None:
+    release = threading.Event()
+    card = MisbehavingCard(ProfileCard(resident_record()), stall_on_ins(0xB0, release))
+    vcards.insert(card)
+    try:
+        started = time.monotonic()
+        with pytest.raises(CardProtocolError, match="did not answer within 1 s"):
+            await read_card_details(timeout_s=2, read_timeout_s=1)
+        assert 0.9 <= time.monotonic() - started < 2.5
+    finally:
+        release.set()

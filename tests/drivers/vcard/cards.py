@@ -261,3 +261,16 @@ def on_ins(ins: int, answer: bytes | object, *, after: int = 0, times: int | Non
 def always(answer: bytes | object) -> Rule:
     """A rule: answer every command by ``answer``."""
     return lambda _apdu: answer
+
+
+def stall_on_ins(ins: int, release: threading.Event, timeout_s: float = 15.0) -> Rule:
+    """A rule: never answer INS ``ins`` -- hold the command until ``release`` is set
+    (or ``timeout_s`` passes), then leave the field, like a card that hangs."""
+
+    def rule(apdu: bytes) -> bytes | object | None:
+        if len(apdu) >= 2 and apdu[1] == ins:
+            release.wait(timeout_s)
+            return DISCONNECT
+        return None
+
+    return rule
