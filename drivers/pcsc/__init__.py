@@ -8,6 +8,9 @@ Import map (only :mod:`drivers.pcsc.reader` imports pyscard):
 * :mod:`drivers.pcsc.identity` -- :class:`CardIdentity`, masking, :func:`card_hash`.
 * :mod:`drivers.pcsc.session` -- :class:`ResidentCardSession`, the read state machine.
 * :mod:`drivers.pcsc.events` -- the monitor's event dataclasses.
+* :mod:`drivers.pcsc.stream` -- the bounded drop-oldest event queue and the
+  :class:`CardEventSource` protocol both monitors satisfy.
+* :mod:`drivers.pcsc.simulator` -- a simulated reader and cards (demo, kiosk tests).
 * :mod:`drivers.pcsc.reader` -- :class:`~drivers.pcsc.reader.CardReaderMonitor`,
   :func:`~drivers.pcsc.reader.read_card` (pyscard).
 * :mod:`drivers.pcsc.cli` -- ``lobbypay card watch|read``.
@@ -32,10 +35,13 @@ from drivers.pcsc.events import (
 )
 from drivers.pcsc.identity import CardIdentity, card_hash, mask_uid
 from drivers.pcsc.session import ResidentCardSession
+from drivers.pcsc.stream import CardEventQueue, CardEventSource
 
 __all__ = [
     "CardError",
     "CardEvent",
+    "CardEventQueue",
+    "CardEventSource",
     "CardIdentity",
     "CardInserted",
     "CardNotRecognised",

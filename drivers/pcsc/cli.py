@@ -106,12 +106,30 @@ def _problem(command: str, error: Any, lang: str) -> int:
     return 1
 
 
+def _load_reader_module() -> Any:
+    """Import the pyscard transport, or explain why it cannot be loaded."""
+    try:
+        from drivers.pcsc import reader
+    except ImportError as exc:
+        print(
+            f"lobbypay card: the PC/SC library is not available ({exc}); "
+            "install pyscard and libpcsclite (Debian: pcscd, libpcsclite1)",
+            file=sys.stderr,
+        )
+        return None
+    return reader
+
+
 def _read(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
     from drivers.pcsc.errors import CardError
-    from drivers.pcsc.reader import read_card_details
+
+    reader = _load_reader_module()
+    if reader is None:
+        return 1
+    read_card_details = reader.read_card_details
 
     try:
         result = asyncio.run(read_card_details(args.reader, timeout_s=args.timeout_s))
@@ -135,6 +153,8 @@ def _read(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     import asyncio
 
+    if _load_reader_module() is None:
+        return 1
     return asyncio.run(_watch_async(args.duration_s, args.lang))
 
 

@@ -158,3 +158,15 @@ def test_card_watch_without_readers_exits_2(
     assert code == 2
     assert out == ""
     assert "no card reader found" in err
+
+
+def test_sans_io_modules_and_cli_import_no_pyscard() -> None:
+    code = (
+        "import sys\n"
+        "import drivers.pcsc, drivers.pcsc.cli, drivers.pcsc.simulator, drivers.pcsc.stream\n"
+        "assert 'smartcard' not in sys.modules, 'pyscard imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
