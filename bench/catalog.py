@@ -278,21 +278,39 @@ def main(argv: list[str] | None = None) -> int:
     f = figures
     ok = {True: "ok", False: "MISSED"}
     rows = [
-        ("build (generate+encode+sign)", f"{f['build_s']:.2f} s",
-         f"{f['build_workers']:.0f} worker processes"),
+        (
+            "build (generate+encode+sign)",
+            f"{f['build_s']:.2f} s",
+            f"{f['build_workers']:.0f} worker processes",
+        ),
         ("  generation alone (est.)", f"{f['generate_s_estimate']:.2f} s", "one process"),
-        ("transfer (local TCP)", f"{f['transfer_s']:.2f} s",
-         f"{f['release_bytes'] / 1e6:.1f} MB, {f['bytes_per_account']:.0f} B/account"),
-        ("apply (verify+insert)", f"{f['apply_s']:.2f} s",
-         f"raw executemany {f['raw_insert_s']:.2f} s, ratio {f['apply_vs_raw_insert']:.2f}x"),
-        ("build+transfer+apply", f"{f['total_s']:.2f} s",
-         f"target <= 60 s: {ok[f['total_s'] <= 60]}"),
-        ("lookup p50 / p99", f"{f['lookup_p50_ms']:.3f} / {f['lookup_p99_ms']:.3f} ms",
-         f"target p99 <= 1 ms: {ok[f['lookup_p99_ms'] <= 1]}"),
-        ("raw SELECT p50 / p99", f"{f['raw_select_p50_ms']:.3f} / {f['raw_select_p99_ms']:.3f} ms",
-         f"lookup/raw p99 {f['lookup_p99_vs_raw_select']:.1f}x"),
+        (
+            "transfer (local TCP)",
+            f"{f['transfer_s']:.2f} s",
+            f"{f['release_bytes'] / 1e6:.1f} MB, {f['bytes_per_account']:.0f} B/account",
+        ),
+        (
+            "apply (verify+insert)",
+            f"{f['apply_s']:.2f} s",
+            f"raw executemany {f['raw_insert_s']:.2f} s, ratio {f['apply_vs_raw_insert']:.2f}x",
+        ),
+        (
+            "build+transfer+apply",
+            f"{f['total_s']:.2f} s",
+            f"target <= 60 s: {ok[f['total_s'] <= 60]}",
+        ),
+        (
+            "lookup p50 / p99",
+            f"{f['lookup_p50_ms']:.3f} / {f['lookup_p99_ms']:.3f} ms",
+            f"target p99 <= 1 ms: {ok[f['lookup_p99_ms'] <= 1]}",
+        ),
+        (
+            "raw SELECT p50 / p99",
+            f"{f['raw_select_p50_ms']:.3f} / {f['raw_select_p99_ms']:.3f} ms",
+            f"lookup/raw p99 {f['lookup_p99_vs_raw_select']:.1f}x",
+        ),
         ("card lookup p99", f"{f['card_lookup_p99_ms']:.3f} ms", ""),
-    ]  # fmt: skip
+    ]
     print(f"catalog: {accounts:,} accounts x {args.services} services")
     for name, value, note in rows:
         print(f"  {name:30} {value:>18}   {note}")

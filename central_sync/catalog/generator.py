@@ -292,12 +292,17 @@ _SERVICES: dict[str, tuple[str, str, str, int, int]] = {
     "SEW": ("Водоотведение", "Sewerage", "m3", 20_000, 60_000),
     "GAS": ("Газоснабжение", "Gas", "m3", 10_000, 40_000),
     "INTERCOM": ("Домофон", "Intercom", "flat", 5_000, 10_000),
-}  # fmt: skip
+}
 SERVICE_CODES = tuple(_SERVICES)
 _OPTIONAL_CODES = SERVICE_CODES[1:]
 _METER_UNITS = {"CW": "m3", "HW": "m3", "EL": "kWh", "GAS": "m3", "HEAT": "Gcal"}
-_METER_MAX_MILLI = {"CW": 1_500_000, "HW": 900_000, "EL": 60_000_000, "GAS": 9_000_000,
-                    "HEAT": 90_000}  # fmt: skip
+_METER_MAX_MILLI = {
+    "CW": 1_500_000,
+    "HW": 900_000,
+    "EL": 60_000_000,
+    "GAS": 9_000_000,
+    "HEAT": 90_000,
+}
 
 # kind -> (provider id suffix, name_ru pattern, name_en pattern, service codes)
 _PROVIDER_KINDS = (
@@ -615,9 +620,14 @@ def demo_catalog() -> m.Catalog:
     p = h.provider_by_id
     t = h.service_type_by_code
 
-    def svc(code: str, provider_id: str, debt: int, period: str = DEFAULT_PERIOD,
-            instalments: tuple[m.Instalment, ...] = (),
-            meters: tuple[m.Meter, ...] = ()) -> m.Service:  # fmt: skip
+    def svc(
+        code: str,
+        provider_id: str,
+        debt: int,
+        period: str = DEFAULT_PERIOD,
+        instalments: tuple[m.Instalment, ...] = (),
+        meters: tuple[m.Meter, ...] = (),
+    ) -> m.Service:
         return m.Service(
             code=code,
             name_ru=t[code].name_ru,

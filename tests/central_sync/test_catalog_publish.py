@@ -67,8 +67,9 @@ def _snapshot(cat: m.Catalog, key: Ed25519PrivateKey, version: int = 1, **kw: in
     )
 
 
-def _apply(store: CatalogStore, data: bytes, key: Ed25519PrivateKey, now: int = T0 + 1000,
-           **kw: object) -> publish.ApplyResult:  # fmt: skip
+def _apply(
+    store: CatalogStore, data: bytes, key: Ed25519PrivateKey, now: int = T0 + 1000, **kw: object
+) -> publish.ApplyResult:
     return publish.apply_release(
         store,
         data,
@@ -85,14 +86,18 @@ def _fingerprint(
     conn = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
     h = hashlib.sha256()
     for table in tables:
-        for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):  # noqa: S608
+        for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
             h.update(repr(row).encode())
     conn.close()
     return h.hexdigest()
 
 
-def _reseal(data: bytes, key: Ed25519PrivateKey, change: Callable[[dict], None],  # type: ignore[type-arg]
-            version: int = signing.PROTOCOL_VERSION) -> bytes:  # fmt: skip
+def _reseal(
+    data: bytes,
+    key: Ed25519PrivateKey,
+    change: Callable[[dict], None],  # type: ignore[type-arg]
+    version: int = signing.PROTOCOL_VERSION,
+) -> bytes:
     """Change a release's manifest body and sign it again with ``key``."""
     magic, fmt, length = struct.unpack(">8sBI", data[:13])
     msg = canonical.decode(data[13 : 13 + length])
@@ -157,13 +162,16 @@ def test_snapshot_then_deltas_upsert_delete_and_move_a_card(
         },
     )
     delta = publish.build_delta(
-        catalog, step1, 2, central, base_version=1, published_at_ms=T0 + 1,
+        catalog,
+        step1,
+        2,
+        central,
+        base_version=1,
+        published_at_ms=T0 + 1,
         expires_at_ms=T0 + 7 * DAY_MS,
-    )  # fmt: skip
+    )
     result = _apply(store, delta, central)
-    assert (result.kind, result.version, result.base_version, result.records) == (
-        "delta", 2, 1, 5
-    )  # fmt: skip
+    assert (result.kind, result.version, result.base_version, result.records) == ("delta", 2, 1, 5)
     assert store.version() == 2
     assert store.accounts_count() == 300
     assert store.account(vns[3]) is None
@@ -173,9 +181,14 @@ def test_snapshot_then_deltas_upsert_delete_and_move_a_card(
 
     step2 = _edit_accounts(step1, {vns[6]: None})
     delta2 = publish.build_delta(
-        step1, step2, 3, central, base_version=2, published_at_ms=T0 + 2,
+        step1,
+        step2,
+        3,
+        central,
+        base_version=2,
+        published_at_ms=T0 + 2,
         expires_at_ms=T0 + 7 * DAY_MS,
-    )  # fmt: skip
+    )
     _apply(store, delta2, central)
     assert store.version() == 3
     assert store.accounts_count() == 299
@@ -188,9 +201,14 @@ def test_delta_with_no_changes_refreshes_expiry(
 ) -> None:
     _apply(store, _snapshot(catalog, central, expires_at_ms=T0 + DAY_MS), central)
     delta = publish.build_delta(
-        catalog, catalog, 2, central, base_version=1, published_at_ms=T0 + DAY_MS - 5,
+        catalog,
+        catalog,
+        2,
+        central,
+        base_version=1,
+        published_at_ms=T0 + DAY_MS - 5,
         expires_at_ms=T0 + 3 * DAY_MS,
-    )  # fmt: skip
+    )
     result = _apply(store, delta, central, now=T0 + DAY_MS - 1)
     assert result.records == 0
     assert store.expires_at_ms() == T0 + 3 * DAY_MS
@@ -240,8 +258,14 @@ def test_each_record_line_is_canonical_json(central: Ed25519PrivateKey, catalog:
 # --------------------------------------------------------------------------- refusals
 
 
-def _refused(store: CatalogStore, data: bytes, key: Ed25519PrivateKey,
-             error: type[ReleaseRefusedError], now: int = T0 + 1000, **kw: object) -> None:  # fmt: skip
+def _refused(
+    store: CatalogStore,
+    data: bytes,
+    key: Ed25519PrivateKey,
+    error: type[ReleaseRefusedError],
+    now: int = T0 + 1000,
+    **kw: object,
+) -> None:
     before = _fingerprint(store)
     with pytest.raises(error):
         _apply(store, data, key, now=now, **kw)
@@ -282,9 +306,14 @@ def test_delta_on_another_base_is_refused(
 ) -> None:
     _apply(store, _snapshot(catalog, central, version=1), central)
     delta = publish.build_delta(
-        catalog, catalog, 3, central, base_version=2, published_at_ms=T0,
+        catalog,
+        catalog,
+        3,
+        central,
+        base_version=2,
+        published_at_ms=T0,
         expires_at_ms=T0 + DAY_MS,
-    )  # fmt: skip
+    )
     _refused(store, delta, central, BaseVersionMismatchError)
 
 
@@ -292,9 +321,14 @@ def test_delta_on_an_empty_store_is_refused(
     store: CatalogStore, central: Ed25519PrivateKey, catalog: m.Catalog
 ) -> None:
     delta = publish.build_delta(
-        catalog, catalog, 2, central, base_version=1, published_at_ms=T0,
+        catalog,
+        catalog,
+        2,
+        central,
+        base_version=1,
+        published_at_ms=T0,
         expires_at_ms=T0 + DAY_MS,
-    )  # fmt: skip
+    )
     _refused(store, delta, central, BaseVersionMismatchError)
 
 
@@ -382,9 +416,12 @@ def test_chunks_swapped_in_order_are_refused(
     ],
 )
 def test_release_over_a_bound_is_refused_as_too_large(
-    store: CatalogStore, central: Ed25519PrivateKey, catalog: m.Catalog,
-    limits: publish.ReleaseLimits, what: str,
-) -> None:  # fmt: skip
+    store: CatalogStore,
+    central: Ed25519PrivateKey,
+    catalog: m.Catalog,
+    limits: publish.ReleaseLimits,
+    what: str,
+) -> None:
     data = _snapshot(catalog, central, chunk_records=100)
     _refused(store, data, central, ReleaseTooLargeError, limits=limits)
 
@@ -411,21 +448,38 @@ def test_record_line_over_the_bound_is_refused(
 ) -> None:
     longest = max(len(wire.record_line(a)) for a in catalog.accounts.values())
     data = _snapshot(catalog, central)
-    _refused(store, data, central, MalformedReleaseError,
-             limits=publish.ReleaseLimits(record_bytes_max=longest - 1))  # fmt: skip
+    _refused(
+        store,
+        data,
+        central,
+        MalformedReleaseError,
+        limits=publish.ReleaseLimits(record_bytes_max=longest - 1),
+    )
     _apply(store, data, central, limits=publish.ReleaseLimits(record_bytes_max=longest))
 
 
-def _release_of_lines(lines: list[bytes], key: Ed25519PrivateKey, header: m.CatalogHeader,
-                      accounts: int | None = None, kind: str = "snapshot",
-                      base_version: int | None = None, version: int = 1) -> bytes:  # fmt: skip
+def _release_of_lines(
+    lines: list[bytes],
+    key: Ed25519PrivateKey,
+    header: m.CatalogHeader,
+    accounts: int | None = None,
+    kind: str = "snapshot",
+    base_version: int | None = None,
+    version: int = 1,
+) -> bytes:
     out = io.BytesIO()
     publish.write_release(
-        out, kind=kind, header=header,  # type: ignore[arg-type]
-        chunks=[publish.encode_chunk(lines)], version=version, base_version=base_version,
-        accounts=len(lines) if accounts is None else accounts, published_at_ms=T0,
-        expires_at_ms=T0 + DAY_MS, signer=key,
-    )  # fmt: skip
+        out,
+        kind=kind,
+        header=header,  # type: ignore[arg-type]
+        chunks=[publish.encode_chunk(lines)],
+        version=version,
+        base_version=base_version,
+        accounts=len(lines) if accounts is None else accounts,
+        published_at_ms=T0,
+        expires_at_ms=T0 + DAY_MS,
+        signer=key,
+    )
     return out.getvalue()
 
 
@@ -450,23 +504,30 @@ def _release_of_lines(lines: list[bytes], key: Ed25519PrivateKey, header: m.Cata
     ],
 )
 def test_malformed_record_is_refused_even_when_signed(
-    store: CatalogStore, central: Ed25519PrivateKey, catalog: m.Catalog,
+    store: CatalogStore,
+    central: Ed25519PrivateKey,
+    catalog: m.Catalog,
     mutate: Callable[[list], None],  # type: ignore[type-arg]
-) -> None:  # fmt: skip
+) -> None:
     records = [wire.account_to_record(a) for a in list(catalog.accounts.values())[:3]]
     records[0][6][0][2] = 50_000  # a positive debt for the instalment cases
     mutate(records[0])
     lines = [wire.encode_line(r) for r in records]
-    _refused(store, _release_of_lines(lines, central, catalog.header), central,
-             MalformedReleaseError)  # fmt: skip
+    _refused(
+        store, _release_of_lines(lines, central, catalog.header), central, MalformedReleaseError
+    )
 
 
 def test_not_json_record_is_refused(
     store: CatalogStore, central: Ed25519PrivateKey, catalog: m.Catalog
 ) -> None:
     for line in (b"{", b'["1234567"', '["\u0000"]'.encode(), b"\xff\xfe"):
-        _refused(store, _release_of_lines([line], central, catalog.header), central,
-                 MalformedReleaseError)  # fmt: skip
+        _refused(
+            store,
+            _release_of_lines([line], central, catalog.header),
+            central,
+            MalformedReleaseError,
+        )
 
 
 def test_the_same_account_twice_in_a_snapshot_is_refused(
@@ -486,8 +547,9 @@ def test_a_card_on_two_accounts_is_refused(
         wire.record_line(dataclasses.replace(a, card_hashes=(card,))),
         wire.record_line(dataclasses.replace(b, card_hashes=(card,))),
     ]
-    _refused(store, _release_of_lines(lines, central, catalog.header), central,
-             MalformedReleaseError)  # fmt: skip
+    _refused(
+        store, _release_of_lines(lines, central, catalog.header), central, MalformedReleaseError
+    )
 
 
 def test_account_count_that_disagrees_with_the_manifest_is_refused(
@@ -496,8 +558,9 @@ def test_account_count_that_disagrees_with_the_manifest_is_refused(
     _apply(store, _snapshot(catalog, central), central)
     vn = sorted(catalog.accounts)[0]
     lines = [wire.delta_del_line(vn)]
-    data = _release_of_lines(lines, central, catalog.header, accounts=300, kind="delta",
-                             base_version=1, version=2)  # fmt: skip
+    data = _release_of_lines(
+        lines, central, catalog.header, accounts=300, kind="delta", base_version=1, version=2
+    )
     _refused(store, data, central, MalformedReleaseError)
 
 
@@ -505,8 +568,15 @@ def test_delta_deleting_an_unknown_account_is_refused(
     store: CatalogStore, central: Ed25519PrivateKey, catalog: m.Catalog
 ) -> None:
     _apply(store, _snapshot(catalog, central), central)
-    data = _release_of_lines([wire.delta_del_line("9999999999")], central, catalog.header,
-                             accounts=299, kind="delta", base_version=1, version=2)  # fmt: skip
+    data = _release_of_lines(
+        [wire.delta_del_line("9999999999")],
+        central,
+        catalog.header,
+        accounts=299,
+        kind="delta",
+        base_version=1,
+        version=2,
+    )
     _refused(store, data, central, MalformedReleaseError)
 
 
@@ -516,8 +586,9 @@ def test_delta_touching_one_account_twice_is_refused(
     _apply(store, _snapshot(catalog, central), central)
     account = next(iter(catalog.accounts.values()))
     line = wire.delta_put_line(account)
-    data = _release_of_lines([line, line], central, catalog.header, accounts=300,
-                             kind="delta", base_version=1, version=2)  # fmt: skip
+    data = _release_of_lines(
+        [line, line], central, catalog.header, accounts=300, kind="delta", base_version=1, version=2
+    )
     _refused(store, data, central, MalformedReleaseError)
 
 
@@ -539,11 +610,24 @@ def test_delta_that_drops_a_provider_is_refused_and_cannot_be_built(
         accounts=catalog.accounts,
     )
     with pytest.raises(ReleaseBuildError):
-        publish.build_delta(catalog, smaller, 2, central, base_version=1, published_at_ms=T0,
-                            expires_at_ms=T0 + DAY_MS)  # fmt: skip
-    data = _release_of_lines([wire.delta_del_line(sorted(catalog.accounts)[0])], central,
-                             smaller.header, accounts=299, kind="delta", base_version=1,
-                             version=2)  # fmt: skip
+        publish.build_delta(
+            catalog,
+            smaller,
+            2,
+            central,
+            base_version=1,
+            published_at_ms=T0,
+            expires_at_ms=T0 + DAY_MS,
+        )
+    data = _release_of_lines(
+        [wire.delta_del_line(sorted(catalog.accounts)[0])],
+        central,
+        smaller.header,
+        accounts=299,
+        kind="delta",
+        base_version=1,
+        version=2,
+    )
     _refused(store, data, central, MalformedReleaseError)
     # The same change as a snapshot is fine.
     _apply(store, _snapshot(smaller, central, version=2), central)
@@ -562,9 +646,12 @@ def test_delta_that_drops_a_provider_is_refused_and_cannot_be_built(
     ids=["truncated", "trailing-byte", "cut-in-manifest", "empty", "bad-magic", "huge-length"],
 )
 def test_framing_damage_is_refused(
-    store: CatalogStore, central: Ed25519PrivateKey, catalog: m.Catalog,
-    transform: Callable[[bytes], bytes], error: type[ReleaseRefusedError],
-) -> None:  # fmt: skip
+    store: CatalogStore,
+    central: Ed25519PrivateKey,
+    catalog: m.Catalog,
+    transform: Callable[[bytes], bytes],
+    error: type[ReleaseRefusedError],
+) -> None:
     _refused(store, transform(_snapshot(catalog, central)), central, error)
 
 
@@ -605,7 +692,7 @@ def tiny() -> tuple[m.Catalog, Ed25519PrivateKey]:
                     provider=provider,
                     debt_minor=12_345,
                     period="2025-05",
-                ),  # fmt: skip
+                ),
             ),
         )
         for vn in ("1000000008", "1000000016")
@@ -639,8 +726,9 @@ def test_every_single_byte_change_of_a_delta_is_refused(
     cat, key = tiny
     vn = "1000000016"
     after = _edit_accounts(cat, {vn: dataclasses.replace(cat.accounts[vn], holder="Петров И. И.")})
-    delta = publish.build_delta(cat, after, 2, key, base_version=1, published_at_ms=T0,
-                                expires_at_ms=T0 + DAY_MS)  # fmt: skip
+    delta = publish.build_delta(
+        cat, after, 2, key, base_version=1, published_at_ms=T0, expires_at_ms=T0 + DAY_MS
+    )
     with CatalogStore.open(tmp_path / "c.db") as store:
         _apply(store, _snapshot(cat, key), key)
         before = _fingerprint(store)
@@ -695,8 +783,9 @@ def test_build_refuses_impossible_times_and_versions(
     with pytest.raises(ReleaseBuildError):
         publish.build_snapshot(catalog, 1, central, published_at_ms=T0, expires_at_ms=T0)
     with pytest.raises(ReleaseBuildError):
-        publish.build_delta(catalog, catalog, 2, central, base_version=2, published_at_ms=T0,
-                            expires_at_ms=T0 + 1)  # fmt: skip
+        publish.build_delta(
+            catalog, catalog, 2, central, base_version=2, published_at_ms=T0, expires_at_ms=T0 + 1
+        )
 
 
 def test_build_refuses_an_invalid_catalog(central: Ed25519PrivateKey, catalog: m.Catalog) -> None:
