@@ -12,7 +12,6 @@ process, because libpcsclite caches the socket path (see ``pcscd.py``).
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 
@@ -115,7 +114,6 @@ def pcscd_session() -> Iterator[PcscDaemon]:
         yield daemon
     finally:
         daemon.cleanup()
-        shutil.rmtree(socket_path.parent, ignore_errors=True)
 
 
 @pytest.fixture

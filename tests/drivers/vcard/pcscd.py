@@ -236,9 +236,10 @@ class PcscDaemon:
             SYSTEM_PID_FILE.write_bytes(self._saved_pid_file)
 
     def cleanup(self) -> None:
-        """Stop pcscd and remove its socket directory."""
+        """Stop pcscd and remove its socket, configuration and log."""
         self.stop()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
+        shutil.rmtree(self.workdir, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.socket_path.parent.rmdir()
