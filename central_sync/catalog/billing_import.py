@@ -91,9 +91,13 @@ __all__ = [
     "BILLING_FILE_BYTES_MAX",
     "BillingImportError",
     "BillingProblem",
+    "BillingRow",
+    "CatalogPolicy",
+    "billing_rows",
     "parse_billing_bytes",
     "parse_billing_file",
     "parse_money",
+    "write_billing_file",
 ]
 
 BILLING_FILE_BYTES_MAX = 2 * 1024**3
@@ -198,6 +202,14 @@ def _decimal_string(value: object) -> object:
     )
 
 
+def _reading_string(value: object) -> object:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(
+        'must be a decimal string like "123.456" (or reading_milli, an integer in thousandths)'
+    )
+
+
 def _real_date(value: str | None) -> str | None:
     if value is not None and not m.valid_date(value):
         raise ValueError("is not a real calendar date")
@@ -222,7 +234,7 @@ class MeterIn(BaseModel):
     reading_milli: Annotated[int, Field(strict=True, ge=0, le=m.READING_MILLI_MAX)] | None = None
     read_on: IsoDate | None = None
 
-    _decimal = field_validator("reading", mode="before")(_decimal_string)
+    _decimal = field_validator("reading", mode="before")(_reading_string)
     _date = field_validator("read_on")(_real_date)
 
 
@@ -501,15 +513,27 @@ class _Builder:
         entry[2][service.code] = service
 
     def catalog(self, policy: CatalogPolicy) -> m.Catalog:
+        if not self.problems and not self.accounts:
+            # Publishing an empty catalog would wipe every account from every
+            # terminal; an empty export is a billing-center mistake.
+            self.problem(0, "file", "has no account rows")
         if self.problems:
             raise BillingImportError(self.problems)
+        providers = set(self.providers)
+        codes = set(self.types)
+
+        def known(pid: str | None, code: str | None) -> bool:
+            return (pid is None or pid in providers) and (code is None or code in codes)
+
         try:
             header = m.CatalogHeader(
                 providers=tuple(p for p, _ in self.providers.values()),
                 service_types=tuple(t for t, _ in self.types.values()),
-                tariffs=policy.tariffs,
-                surcharge_rules=policy.surcharge_rules,
-                limits=policy.limits,
+                # Central's policy may name providers this file has no rows for;
+                # such entries could apply to nothing here, so they are left out.
+                tariffs=tuple(t for t in policy.tariffs if known(t.provider_id, t.service_code)),
+                surcharge_rules=tuple(r for r in policy.surcharge_rules if known(*r.scope)),
+                limits=tuple(r for r in policy.limits if known(*r.scope)),
             )
         except CatalogValueError as exc:
             raise BillingImportError([BillingProblem(0, "header", str(exc))]) from None
@@ -817,7 +841,8 @@ def parse_billing_file(
     """Parse a billing-center CSV or JSON file (by its extension; ``.jsonl`` is not JSON).
 
     ``deployment`` is used for rows without one; ``policy`` adds central's
-    tariffs, surcharge rules and limits to those in the file. Raises
+    tariffs, surcharge rules and limits to those in the file (entries naming a
+    provider or service code the file has no rows for are left out). Raises
     :class:`BillingImportError` listing every problem by line; nothing is
     returned unless the whole file is good.
     """
@@ -837,3 +862,100 @@ def parse_billing_file(
     return parse_billing_bytes(
         data, kind="json" if suffix == ".json" else "csv", deployment=deployment, policy=policy
     )
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _rubles(minor: int) -> str:
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
+def _reading(milli: int) -> str:
+    return f"{milli // 1000}.{milli % 1000:03d}"
+
+
+def billing_rows(catalog: m.Catalog) -> list[dict[str, Any]]:
+    """The catalog's accounts as JSON billing rows (the inverse of the import).
+
+    For demos and tests: ``write_billing_file`` turns these into a file that
+    :func:`parse_billing_file` reads back into an equal catalog.
+    """
+    rows: list[dict[str, Any]] = []
+    for vn in sorted(catalog.accounts):
+        a = catalog.accounts[vn]
+        for s in a.services:
+            rows.append(
+                {
+                    "account": vn,
+                    "holder": a.holder,
+                    "city": a.address.city,
+                    "street": a.address.street,
+                    "house": a.address.house,
+                    "flat": a.address.flat,
+                    "deployment": a.deployment,
+                    "building": a.building,
+                    "card_hashes": list(a.card_hashes),
+                    "service_code": s.code,
+                    "service_name_ru": s.name_ru,
+                    "service_name_en": s.name_en,
+                    "provider_id": s.provider.id,
+                    "provider_name_ru": s.provider.name_ru,
+                    "provider_name_en": s.provider.name_en,
+                    "provider_inn": s.provider.inn,
+                    "debt": _rubles(s.debt_minor),
+                    "period": s.period,
+                    "instalments": [
+                        {"due_date": i.due_date, "amount": _rubles(i.amount_minor)}
+                        for i in s.instalments
+                    ],
+                    "meters": [
+                        {
+                            "id": x.meter_id,
+                            "unit": x.unit,
+                            "reading": _reading(x.last_reading_milli),
+                        }
+                        | ({"read_on": x.last_read_on} if x.last_read_on else {})
+                        for x in s.meters
+                    ],
+                }
+            )
+    return rows
+
+
+def _csv_cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name == "card_hashes":
+        return " ".join(value)
+    if name == "instalments":
+        return " ".join(f"{i['due_date']}={i['amount']}" for i in value)
+    if name == "meters":
+        return " ".join(
+            ":".join(
+                [x["id"], x["unit"], x["reading"], *([x["read_on"]] if "read_on" in x else [])]
+            )
+            for x in value
+        )
+    return str(value)
+
+
+def write_billing_file(catalog: m.Catalog, path: str | os.PathLike[str]) -> None:
+    """Write ``catalog`` as a billing-center file (.csv or .json, by extension).
+
+    The JSON form carries the whole header (providers, tariffs, rules); the CSV
+    form only what a billing center sends (accounts, services, providers).
+    """
+    p = Path(path)
+    rows = billing_rows(catalog)
+    if p.suffix.lower() == ".json":
+        doc = {"format": "lobbypay-billing-v1", **wire.header_to_wire(catalog.header), "rows": rows}
+        p.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        return
+    with p.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, delimiter=";", lineterminator="\n")
+        columns = [c for c in _COLUMNS if c != "debt_minor"]
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_csv_cell(c, row.get(c)) for c in columns])
