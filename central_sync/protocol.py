@@ -11,13 +11,15 @@ Upload, terminal -> central:
   contiguous run of journal entries ``[from_seq .. to_seq]`` with the terminal id,
   ``prev_hash`` (the hash of entry ``from_seq - 1``), ``head_hash`` (the hash of
   ``to_seq``) and a summary (entry count, counts per kind, payment-intent totals per
-  currency and per provider). Each entry travels as a JSON *string* holding exactly
-  the canonical bytes the journal hashed, ``{"body","kind","seq","ts_ms"}``. Central
-  therefore hashes, checks and stores the very bytes the terminal hashed, without
-  re-encoding them, and a stored entry can be re-verified byte for byte years later.
-  Compression removes the repeated keys, so a typical payment (intent + result)
-  costs about 80 bytes on the wire. Per-entry hashes are not sent: central
-  recomputes the chain from ``prev_hash`` and must arrive at ``head_hash``.
+  currency and per provider). Each entry is the object the journal hashed,
+  ``{"body","kind","seq","ts_ms"}``; because the whole message is canonical JSON,
+  the bytes of each entry inside it are exactly the bytes that were hashed.
+  Central re-encodes each entry once (one C call), hashes those bytes, stores
+  them, and splices them back into the canonical text of the whole message, which
+  must equal what arrived — one pass is the canonical check, the hash input and
+  the stored copy. Compression removes the repeated keys, so a typical payment
+  (intent + result) costs under 100 bytes on the wire. Per-entry hashes are not
+  sent: central recomputes the chain from ``prev_hash`` and must reach ``head_hash``.
 * ``enroll-request`` (signed by the new terminal's own key: proof of possession)
   and ``heartbeat`` (signed by the terminal).
 
@@ -309,15 +311,15 @@ def _utf8(text: str) -> bytes:
 
 
 def _open_signed(
-    data: bytes, *, expected_type: str, bytes_max: int, shape_checked_by_caller: bool = False
+    data: bytes, *, expected_type: str, bytes_max: int
 ) -> tuple[int, dict[str, Any], bytes, bytes]:
     """Parse a signed envelope once: (version, body, signature, signing input).
 
     The signature is *not* checked here. Because the envelope is canonical, its keys
     are in the order body, sig, type, v, so the signing input (the same object
     without ``sig``) is the envelope text with the ``sig`` member cut out — the
-    same bytes :func:`signing.signing_input` would build, without encoding a large
-    batch two more times.
+    same bytes :func:`signing.signing_input` would build, without encoding the
+    message again.
     """
     if len(data) > bytes_max:
         raise TooLargeError(f"message larger than {bytes_max} bytes")
@@ -325,9 +327,7 @@ def _open_signed(
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedError("message is not UTF-8") from None
-    value = _fast_canonical_decode(
-        text, full_check=not shape_checked_by_caller and _may_hold_long_ints(data)
-    )
+    value = _fast_canonical_decode(text, full_check=_may_hold_long_ints(data))
     if not isinstance(value, dict) or set(value) != {"v", "type", "body", "sig"}:
         raise MalformedError("message must have exactly v, type, body and sig")
     version, msg_type, body, sig_hex = value["v"], value["type"], value["body"], value["sig"]
@@ -640,14 +640,31 @@ def _entry_text(seq: int, kind: str, ts_ms: int, body: Mapping[str, Any]) -> str
         raise BuildError(f"entry {seq} is not canonical: {exc}") from None
 
 
-def _batch_body(
+def _batch_texts(
+    header: Mapping[str, Any], entry_texts: Sequence[str], sig_hex: str | None, version: int
+) -> str:
+    """The canonical text of a batch envelope, built around already-encoded entries.
+
+    The body's keys sort ``entries`` first, and the envelope's ``body`` < ``sig`` <
+    ``type`` < ``v``, so the canonical encoding of the whole message is this
+    concatenation; each entry appears exactly as the bytes that were hashed. With
+    ``sig_hex`` None it is the signing input (the envelope without ``sig``).
+    """
+    rest = "".join(_c_encode(header, 0))  # '{"from_seq":...}', never '{}'
+    body = '{"entries":[' + ",".join(entry_texts) + "]," + rest[1:]
+    tail = ',"type":"' + BATCH_TYPE + '","v":' + str(version) + "}"
+    if sig_hex is None:
+        return '{"body":' + body + tail
+    return '{"body":' + body + ',"sig":"' + sig_hex + '"' + tail
+
+
+def _batch_header(
     terminal_id: str,
     from_seq: int,
     to_seq: int,
     prev_hash: bytes,
     head_hash: bytes,
     summary: BatchSummary,
-    texts: Sequence[str],
 ) -> dict[str, Any]:
     return {
         "terminal_id": terminal_id,
@@ -656,7 +673,6 @@ def _batch_body(
         "prev_hash": prev_hash.hex(),
         "head_hash": head_hash.hex(),
         "summary": summary.to_json(),
-        "entries": list(texts),
     }
 
 
@@ -709,9 +725,9 @@ def build_batch(
         encoded = text.encode("utf-8")
         if hashlib.sha256(entry.prev_hash + encoded).digest() != entry.hash:
             raise BuildError(f"journal entry {entry.seq} does not match its stored hash")
-        # Inside the batch a JSON string escapes each '"' and '\\' once more, and a
-        # new kind, currency or provider adds a summary key: estimate generously.
-        grown = len(encoded) + encoded.count(b'"') + encoded.count(b"\\") + 3 + 80
+        # One comma per entry, and a new kind, currency or provider may add a
+        # summary key: estimate generously, then check the real size below.
+        grown = len(encoded) + 1 + 80
         if taken and size + grown > bytes_max:
             break
         size += grown
@@ -724,10 +740,13 @@ def build_batch(
         for entry in taken:
             summary.add(entry.kind, entry.body)
         first, last = taken[0], taken[-1]
-        body = _batch_body(
-            terminal_id, first.seq, last.seq, first.prev_hash, last.hash, summary.build(), texts
+        header = _batch_header(
+            terminal_id, first.seq, last.seq, first.prev_hash, last.hash, summary.build()
         )
-        message = _seal(BATCH_TYPE, body, signer)
+        signing_input = _batch_texts(header, texts, None, signing.PROTOCOL_VERSION).encode()
+        signature = signer.sign(signing_input)
+        assert len(signature) == signing.SIGNATURE_BYTES
+        message = _batch_texts(header, texts, signature.hex(), signing.PROTOCOL_VERSION).encode()
         if len(message) <= bytes_max:
             break
         if len(taken) == 1:
@@ -796,36 +815,78 @@ class BatchEnvelope:
 
     terminal_id: str
     wire_bytes: int
-    _body: Mapping[str, Any] = field(repr=False)
-    _signature: bytes = field(repr=False)
-    _signing_input: bytes = field(repr=False)
+    _text: str = field(repr=False)
+    _value: Mapping[str, Any] = field(repr=False)
     _limits: BatchLimits = field(repr=False)
     _may_hold_long_ints: bool = field(repr=False)
 
     def verify(self, public_key: bytes) -> VerifiedBatch:
-        """Check the signature, then structure, chain and summary (DESIGN.md, Upload)."""
-        _check_signature(public_key, self._signature, self._signing_input, BATCH_TYPE)
-        return _verify_body(self._body, self._limits, self.wire_bytes, self._may_hold_long_ints)
+        """Check canonical form and signature, then structure, chain and summary.
+
+        DESIGN.md, "The signed sync protocol", upload. Each entry is re-encoded
+        once: those bytes are hashed, stored, and spliced into the canonical
+        text of the whole message, which must equal the bytes received.
+        """
+        return _verify(self, public_key)
 
 
 def open_batch(data: bytes, *, limits: BatchLimits = DEFAULT_LIMITS) -> BatchEnvelope:
-    """Decompress and decode an uploaded batch; raise a SyncProtocolError if unacceptable."""
+    """Decompress and decode an uploaded batch; raise a SyncProtocolError if unacceptable.
+
+    Checks the envelope's shape and protocol version (an unknown version is
+    refused before anything else is read) and finds the terminal it names.
+    """
     message = _decompress(data, limits)
-    _version, body, signature, signing_input = _open_signed(
-        message,
-        expected_type=BATCH_TYPE,
-        bytes_max=limits.decompressed_bytes_max,
-        shape_checked_by_caller=True,
+    if len(message) > limits.decompressed_bytes_max:
+        raise TooLargeError(f"batch larger than {limits.decompressed_bytes_max} bytes")
+    try:
+        text = message.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedError("batch is not UTF-8") from None
+    try:
+        value, end = _scan(text, 0)
+    except MalformedError:
+        raise
+    except (StopIteration, ValueError, RecursionError):
+        raise MalformedError("batch is not valid JSON") from None
+    if end != len(text):
+        raise MalformedError("trailing data after the batch JSON")
+    if type(value) is not dict or value.keys() != {"v", "type", "body", "sig"}:
+        raise MalformedError("message must have exactly v, type, body and sig")
+    version = value["v"]
+    if type(version) is not int:
+        raise MalformedError("protocol version must be an integer")
+    if version not in signing.SUPPORTED_VERSIONS:
+        supported = ", ".join(str(v) for v in sorted(signing.SUPPORTED_VERSIONS))
+        raise UnsupportedVersionError(
+            f"protocol version {version} is not supported (supported: {supported})"
+        )
+    if value["type"] != BATCH_TYPE:
+        raise MalformedError(f"expected a 'batch' message, got {value['type']!r}")
+    sig_hex = value["sig"]
+    if (
+        type(sig_hex) is not str
+        or len(sig_hex) != 2 * signing.SIGNATURE_BYTES
+        or sig_hex.strip("0123456789abcdef")
+    ):
+        raise MalformedError("signature must be 64 bytes in lowercase hex")
+    body = value["body"]
+    if type(body) is not dict:
+        raise MalformedError("batch body must be an object")
+    _exact_keys(
+        body,
+        {"terminal_id", "from_seq", "to_seq", "prev_hash", "head_hash", "summary", "entries"},
+        set(),
+        "batch",
     )
-    terminal_id = body.get("terminal_id")
-    if not isinstance(terminal_id, str) or not TERMINAL_ID_PATTERN.match(terminal_id):
+    terminal_id = body["terminal_id"]
+    if type(terminal_id) is not str or not TERMINAL_ID_PATTERN.match(terminal_id):
         raise MalformedError("batch terminal_id is missing or malformed")
     return BatchEnvelope(
         terminal_id=terminal_id,
         wire_bytes=len(data),
-        _body=body,
-        _signature=signature,
-        _signing_input=signing_input,
+        _text=text,
+        _value=value,
         _limits=limits,
         _may_hold_long_ints=_may_hold_long_ints(message),
     )
@@ -841,42 +902,54 @@ def verify_batch(
 _ENTRY_KEYS = frozenset({"body", "kind", "seq", "ts_ms"})
 
 
-def _verify_body(
-    body: Mapping[str, Any], limits: BatchLimits, wire_bytes: int, may_hold_long_ints: bool
-) -> VerifiedBatch:
-    _exact_keys(
-        body,
-        {"terminal_id", "from_seq", "to_seq", "prev_hash", "head_hash", "summary", "entries"},
-        set(),
-        "batch",
-    )
-    terminal_id = body["terminal_id"]
+def _verify(envelope: BatchEnvelope, public_key: bytes) -> VerifiedBatch:
+    value, limits = envelope._value, envelope._limits
+    body = value["body"]
+    values = body["entries"]
+    if type(values) is not list:
+        raise MalformedError("entries must be a list")
+    if len(values) > limits.entries_max:
+        raise TooLargeError(f"batch has more than {limits.entries_max} entries")
+    header = {k: v for k, v in body.items() if k != "entries"}
+
+    # 1. Canonical form and signature, before any meaning is read. One C call
+    #    per entry encodes it; the spliced whole must be the received text.
+    c_encode = _c_encode
+    try:
+        texts = ["".join(c_encode(v, 0)) for v in values]
+        rebuilt = _batch_texts(header, texts, value["sig"], value["v"])
+    except (ValueError, RecursionError, TypeError):
+        raise MalformedError("batch cannot be re-encoded canonically") from None
+    if rebuilt != envelope._text:
+        raise MalformedError("batch is valid JSON but not in canonical form")
+    if envelope._may_hold_long_ints:
+        try:
+            canonical.encode(value)  # the slow walk: integers beyond 64 bits, depth
+        except canonical.CanonicalError as exc:
+            raise MalformedError(str(exc)) from None
+    signing_input = _utf8(_batch_texts(header, texts, None, value["v"]))
+    _check_signature(public_key, bytes.fromhex(value["sig"]), signing_input, BATCH_TYPE)
+
+    # 2. Structure, chain and summary.
     from_seq = _int(body["from_seq"], "from_seq", low=1)
     to_seq = _int(body["to_seq"], "to_seq", low=from_seq)
     prev_hash = _hash_from_hex(body["prev_hash"], "prev_hash")
     head_hash = _hash_from_hex(body["head_hash"], "head_hash")
     claimed = _summary_from_json(body["summary"])
-    texts = body["entries"]
-    if not isinstance(texts, list):
-        raise MalformedError("entries must be a list")
-    if len(texts) > limits.entries_max:
-        raise TooLargeError(f"batch has more than {limits.entries_max} entries")
-    if len(texts) != to_seq - from_seq + 1:
+    if len(values) != to_seq - from_seq + 1:
         raise MalformedError("entries do not cover exactly from_seq..to_seq")
     if from_seq == 1 and prev_hash != GENESIS_HASH:
         raise ChainError("entry 1 must follow the genesis hash")
 
-    # The hot loop of central's ingest: the checks of _fast_canonical_decode,
-    # _check_entry_body and _SummaryBuilder.add, inlined, with validated kinds
-    # cached, because this runs once per entry of every upload.
+    # The hot loop of central's ingest: _check_entry_body and _SummaryBuilder.add
+    # partly inlined, validated kinds cached, because it runs once per entry of
+    # every upload.
     summary = _SummaryBuilder()
     kinds = summary.kinds
     currency_totals = summary.currency
     out: list[VerifiedEntry] = []
     append = out.append
     sha256 = hashlib.sha256
-    scan = _scan
-    c_encode = _c_encode
     entry_bytes_max = limits.entry_bytes_max
     depth_max = canonical.DEPTH_MAX
     int_max = canonical.INT_ABS_MAX
@@ -884,46 +957,28 @@ def _verify_body(
     checked_kinds = _CHECKED_KINDS
     link = prev_hash
     seq = from_seq
-    for text in texts:
-        if type(text) is not str:
-            raise MalformedError(f"entry {seq} must be a string")
-        encoded = _utf8(text)
+    for entry, text in zip(values, texts, strict=True):
+        if type(entry) is not dict or entry.keys() != _ENTRY_KEYS:
+            raise MalformedError(f"entry {seq} must have exactly body, kind, seq and ts_ms")
+        encoded = text.encode("utf-8")
         if len(encoded) > entry_bytes_max:
             raise TooLargeError(f"entry {seq} larger than {entry_bytes_max} bytes")
-        try:
-            value, end = scan(text, 0)
-        except MalformedError:
-            raise
-        except (StopIteration, ValueError, RecursionError):
-            raise MalformedError(f"entry {seq} is not valid JSON") from None
-        if end != len(text):
-            raise MalformedError(f"entry {seq} has trailing data")
-        try:
-            again = "".join(c_encode(value, 0))
-        except (ValueError, RecursionError):
-            raise MalformedError(f"entry {seq} cannot be re-encoded canonically") from None
-        if again != text:
-            raise MalformedError(f"entry {seq} is valid JSON but not in canonical form")
-        if (may_hold_long_ints and _may_hold_long_ints(encoded)) or text.count("{") + text.count(
-            "["
-        ) > depth_max:
+        if text.count("{") + text.count("[") > depth_max:
             try:
-                canonical.encode(value)
+                canonical.encode(entry)
             except canonical.CanonicalError as exc:
                 raise MalformedError(f"entry {seq}: {exc}") from None
-        if type(value) is not dict or value.keys() != _ENTRY_KEYS:
-            raise MalformedError(f"entry {seq} must have exactly body, kind, seq and ts_ms")
-        if value["seq"] != seq or type(value["seq"]) is not int:
-            raise ChainError(f"entry {seq} carries seq {value['seq']!r}")
-        kind = value["kind"]
+        if entry["seq"] != seq or type(entry["seq"]) is not int:
+            raise ChainError(f"entry {seq} carries seq {entry['seq']!r}")
+        kind = entry["kind"]
         if kind not in known_kinds:
             if type(kind) is not str or not KIND_PATTERN.match(kind):
                 raise MalformedError(f"entry {seq} has a malformed kind")
             known_kinds.add(kind)
-        ts_ms = value["ts_ms"]
+        ts_ms = entry["ts_ms"]
         if type(ts_ms) is not int or not 0 <= ts_ms <= int_max:
             raise MalformedError(f"entry {seq} ts_ms must be a non-negative integer")
-        entry_body = value["body"]
+        entry_body = entry["body"]
         if type(entry_body) is not dict:
             raise MalformedError(f"entry {seq} body must be an object")
         if kind in checked_kinds:
@@ -952,14 +1007,14 @@ def _verify_body(
     if actual != claimed:
         raise SummaryMismatchError("counts or totals do not match the entries")
     return VerifiedBatch(
-        terminal_id=terminal_id,
+        terminal_id=envelope.terminal_id,
         from_seq=from_seq,
         to_seq=to_seq,
         prev_hash=prev_hash,
         head_hash=head_hash,
         summary=actual,
         entries=tuple(out),
-        wire_bytes=wire_bytes,
+        wire_bytes=envelope.wire_bytes,
     )
 
 

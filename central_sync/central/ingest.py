@@ -87,10 +87,6 @@ class IngestResult:
         assert (self.ack is None) != (self.refusal is None)
 
 
-def _optional_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def build_plan(
     terminal: TerminalRecord, batch: VerifiedBatch, new: Sequence[VerifiedEntry], now_ms: int
 ) -> ApplyPlan:
@@ -122,7 +118,6 @@ def build_plan(
             elif pair is not None and pair in pairs:
                 reason, existing = "agent_txn_id", pairs[pair]
             else:
-                services = body.get("services")
                 intents[payment_id] = IntentRow(
                     payment_id,
                     seq,
@@ -134,7 +129,6 @@ def build_plan(
                     agent,
                     txn_id,
                     body.get("surcharge_minor") or 0,
-                    "[]" if services is None else protocol.canonical_text(services),
                     None,
                 )
                 if pair is not None:
@@ -144,15 +138,17 @@ def build_plan(
             duplicates.append(DuplicateRow(seq, kind, payment_id, agent, txn_id, reason, existing))
         elif kind == KIND_PAYMENT_RESULT:
             payment_id = body["payment_id"]
+            auth_code, rrn = body.get("auth_code"), body.get("rrn")
+            masked_pan, card_brand = body.get("masked_pan"), body.get("card_brand")
             result = ResultRow(
                 payment_id,
                 seq,
                 ts_ms,
                 body["outcome"],
-                _optional_str(body.get("auth_code")),
-                _optional_str(body.get("rrn")),
-                _optional_str(body.get("masked_pan")),
-                _optional_str(body.get("card_brand")),
+                auth_code if type(auth_code) is str else None,
+                rrn if type(rrn) is str else None,
+                masked_pan if type(masked_pan) is str else None,
+                card_brand if type(card_brand) is str else None,
                 body.get("offline") is True,
             )
             intent = intents.get(payment_id)

@@ -108,7 +108,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             agent TEXT,
             txn_id TEXT,
             surcharge_minor BIGINT NOT NULL DEFAULT 0,
-            services TEXT NOT NULL,
             outcome TEXT,
             result_seq BIGINT,
             result_ts_ms BIGINT,
@@ -199,16 +198,16 @@ _SELECT_TERMINAL = (
 
 _INSERT_PAYMENTS = """
 INSERT INTO payments (payment_id, terminal_key, seq, ts_ms, amount_minor, currency, account,
-    channel, agent, txn_id, surcharge_minor, services, outcome, result_seq, result_ts_ms,
+    channel, agent, txn_id, surcharge_minor, outcome, result_seq, result_ts_ms,
     auth_code, rrn, masked_pan, card_brand, offline)
 SELECT u.payment_id, $1, u.seq, u.ts_ms, u.amount_minor, u.currency, u.account, u.channel,
-    u.agent, u.txn_id, u.surcharge_minor, u.services, u.outcome, u.result_seq, u.result_ts_ms,
+    u.agent, u.txn_id, u.surcharge_minor, u.outcome, u.result_seq, u.result_ts_ms,
     u.auth_code, u.rrn, u.masked_pan, u.card_brand, u.offline
 FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
-    $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::text[], $14::bigint[],
-    $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[], $20::boolean[])
+    $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::bigint[],
+    $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::boolean[])
     AS u(payment_id, seq, ts_ms, amount_minor, currency, account, channel, agent, txn_id,
-    surcharge_minor, services, outcome, result_seq, result_ts_ms, auth_code, rrn, masked_pan,
+    surcharge_minor, outcome, result_seq, result_ts_ms, auth_code, rrn, masked_pan,
     card_brand, offline)
 ON CONFLICT DO NOTHING
 RETURNING payment_id
@@ -359,7 +358,7 @@ class _PostgresLedgerTransaction(LedgerTransaction):
             # A stable order keeps two workers that insert overlapping payment ids
             # from locking index entries in opposite orders (a deadlock).
             intents = sorted(plan.intents, key=lambda i: i.payment_id)
-            columns: list[list[Any]] = [[] for _ in range(19)]
+            columns: list[list[Any]] = [[] for _ in range(18)]
             for i in intents:
                 r = i.result
                 values = (
@@ -373,7 +372,6 @@ class _PostgresLedgerTransaction(LedgerTransaction):
                     i.agent,
                     i.txn_id,
                     i.surcharge_minor,
-                    i.services,
                     None if r is None else r.outcome,
                     None if r is None else r.seq,
                     None if r is None else r.ts_ms,
@@ -975,10 +973,11 @@ class PostgresStorage(Storage):
         if kind == "payments":
             sql = (
                 "SELECT p.payment_id, t.terminal_id, p.seq, p.ts_ms, p.amount_minor, p.currency,"
-                " p.account, p.channel, p.agent, p.txn_id, p.surcharge_minor, p.services,"
+                " p.account, p.channel, p.agent, p.txn_id, p.surcharge_minor, e.data AS services,"
                 " p.outcome, p.auth_code, p.rrn, p.masked_pan, p.card_brand, p.offline,"
                 " p.reversed_seq IS NOT NULL AS reversed, p.reversal_reason"
                 " FROM payments p JOIN terminals t ON t.key = p.terminal_key"
+                " JOIN entries e ON e.terminal_key = p.terminal_key AND e.seq = p.seq"
                 " WHERE p.ts_ms >= $1 AND p.ts_ms < $2 ORDER BY p.ts_ms, p.payment_id"
             )
         elif kind == "meter-readings":
@@ -996,7 +995,7 @@ class PostgresStorage(Storage):
         rows: list[dict[str, Any]] = await self._run(run)
         for row in rows:
             if "services" in row:
-                row["services"] = json.loads(row["services"])
+                row["services"] = json.loads(bytes(row["services"]))["body"].get("services") or []
         return rows
 
     async def alarms(self) -> list[Alarm]:

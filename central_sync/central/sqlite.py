@@ -105,7 +105,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             agent TEXT,
             txn_id TEXT,
             surcharge_minor INTEGER NOT NULL DEFAULT 0,
-            services TEXT NOT NULL,
             outcome TEXT,
             result_seq INTEGER,
             result_ts_ms INTEGER,
@@ -409,7 +408,6 @@ def _apply_plan(conn: sqlite3.Connection, plan: ApplyPlan) -> list[DuplicateRow]
                     intent.agent,
                     intent.txn_id,
                     intent.surcharge_minor,
-                    intent.services,
                     None if r is None else r.outcome,
                     None if r is None else r.seq,
                     None if r is None else r.ts_ms,
@@ -422,9 +420,9 @@ def _apply_plan(conn: sqlite3.Connection, plan: ApplyPlan) -> list[DuplicateRow]
             )
         conn.executemany(
             "INSERT INTO payments (payment_id, terminal_key, seq, ts_ms, amount_minor, currency,"
-            " account, channel, agent, txn_id, surcharge_minor, services, outcome, result_seq,"
+            " account, channel, agent, txn_id, surcharge_minor, outcome, result_seq,"
             " result_ts_ms, auth_code, rrn, masked_pan, card_brand, offline)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     for result in plan.results:
@@ -863,10 +861,11 @@ class SqliteStorage(Storage):
         if kind == "payments":
             sql = (
                 "SELECT p.payment_id, t.terminal_id, p.seq, p.ts_ms, p.amount_minor, p.currency,"
-                " p.account, p.channel, p.agent, p.txn_id, p.surcharge_minor, p.services,"
+                " p.account, p.channel, p.agent, p.txn_id, p.surcharge_minor, e.data AS services,"
                 " p.outcome, p.auth_code, p.rrn, p.masked_pan, p.card_brand, p.offline,"
                 " p.reversed_seq IS NOT NULL AS reversed, p.reversal_reason"
                 " FROM payments p JOIN terminals t ON t.key = p.terminal_key"
+                " JOIN entries e ON e.terminal_key = p.terminal_key AND e.seq = p.seq"
                 " WHERE p.ts_ms >= ? AND p.ts_ms < ? ORDER BY p.ts_ms, p.payment_id"
             )
         elif kind == "meter-readings":
@@ -888,7 +887,7 @@ class SqliteStorage(Storage):
             if "offline" in row:
                 row["offline"] = None if row["offline"] is None else bool(row["offline"])
                 row["reversed"] = bool(row["reversed"])
-                row["services"] = json.loads(row["services"])
+                row["services"] = json.loads(row["services"])["body"].get("services") or []
         return rows
 
     async def alarms(self) -> list[Alarm]:

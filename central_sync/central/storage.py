@@ -120,8 +120,6 @@ class IntentRow(NamedTuple):
     agent: str | None
     txn_id: str | None
     surcharge_minor: int
-    services: str
-    """Canonical JSON of the services list ("[]" when none)."""
     result: ResultRow | None
 
 
@@ -379,7 +377,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def export_rows(self, kind: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
-        """Payments or meter readings with from_ms <= ts_ms < to_ms, for the billing center."""
+        """Payments or meter readings with from_ms <= ts_ms < to_ms, for the billing center.
+
+        A payment's ``services`` come from its intent entry's stored bytes (central
+        does not copy them into the payments table on the ingest path).
+        """
 
     @abc.abstractmethod
     async def alarms(self) -> list[Alarm]:

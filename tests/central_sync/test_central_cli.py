@@ -184,6 +184,7 @@ def test_export_payments_and_meter_readings(
     intents = [e for e in entries if e.kind == "payment-intent"]
     assert [int(r["amount_minor"]) for r in rows] == [e.body["amount_minor"] for e in intents]
     assert {r["outcome"] for r in rows} == {"approved"}
+    assert [json.loads(r["services"]) for r in rows] == [e.body["services"] for e in intents]
     code, out, _ = run(capsys, *args, "--format", "json", "--kind", "meter-readings")
     assert code == 0
     document = json.loads(out)

@@ -68,9 +68,23 @@ def sealed(body: dict[str, Any], key: Key, msg_type: str = "batch") -> bytes:
 
 
 def batch_body(data: bytes) -> dict[str, Any]:
+    """The batch body, with each entry as its canonical text (for byte-level edits)."""
     body = canonical.decode(zlib.decompress(data))["body"]
     assert isinstance(body, dict)
+    body["entries"] = [canonical.encode(e).decode() for e in body["entries"]]
     return body
+
+
+def signed_raw(body: dict[str, Any], key: Key) -> bytes:
+    """Sign a batch whose entries are given as raw texts, as a hostile terminal could."""
+    header = {k: v for k, v in body.items() if k != "entries"}
+    texts = [t if isinstance(t, str) else json.dumps(t) for t in body.get("entries", [])]
+    rest = canonical.encode(header).decode()
+    body_text = '{"entries":[' + ",".join(texts) + "]," + rest[1:] if "entries" in body else rest
+    tail = ',"type":"batch","v":1}'
+    signature = key.sign(('{"body":' + body_text + tail).encode("utf-8", "surrogatepass"))
+    message = '{"body":' + body_text + ',"sig":"' + signature.hex() + '"' + tail
+    return zlib.compress(message.encode("utf-8", "surrogatepass"))
 
 
 # --- building and verifying -----------------------------------------------------
@@ -110,6 +124,13 @@ def test_batch_is_a_valid_signing_envelope_after_decompression(term: Key) -> Non
     message = zlib.decompress(out.data)
     opened = signing.open_message(message, expected_type="batch", public_key=term.public)
     assert opened.body["to_seq"] == 10
+
+
+def test_batch_message_is_exactly_the_canonical_seal_of_its_body(term: Key) -> None:
+    out = build(synthetic_entries(22, 3, meter_every=2), term)
+    message = zlib.decompress(out.data)
+    body = canonical.decode(message)["body"]
+    assert message == signing.seal("batch", body, term)
 
 
 def test_verify_batch_continuing_a_chain_starts_from_prev_hash(term: Key) -> None:
@@ -264,14 +285,14 @@ def test_entry_above_entry_bytes_max_is_refused(term: Key) -> None:
         (zlib.compress(b"{}") + b"junk", "trailing bytes"),
         (zlib.compress(b"\xff\xfe"), "not UTF-8"),
         (zlib.compress(b'{"a":1.5}'), "floats"),
-        (zlib.compress(b'{"a": 1}'), "canonical"),
+        (zlib.compress(b'{"a": 1}'), "exactly v, type, body and sig"),
         (zlib.compress(b"[1,2]"), "exactly v, type, body and sig"),
         (zlib.compress(b'{"body":{},"sig":"00","type":"batch","v":1}'), "lowercase hex"),
         (
             zlib.compress(
                 b'{"body":{"x":"\\ud800"},"sig":"' + b"0" * 128 + b'","type":"batch","v":1}'
             ),
-            "canonical",
+            "batch lacks",
         ),
     ],
 )
@@ -283,7 +304,7 @@ def test_malformed_wire_bytes_raise_malformed_error(wire: bytes, message: str) -
 def _mutated(term: Key, mutate: Callable[[dict[str, Any]], None]) -> bytes:
     body = batch_body(build(synthetic_entries(19, 2), term).data)
     mutate(body)
-    return sealed(body, term)
+    return signed_raw(body, term)
 
 
 def _set_entry(body: dict[str, Any], index: int, text: str) -> None:
@@ -322,7 +343,14 @@ def _entry_value(body: dict[str, Any], index: int) -> dict[str, Any]:
         (lambda b: b.update(to_seq=5), MalformedError, "exactly from_seq..to_seq"),
         (lambda b: b.update(extra=1), MalformedError, "unknown fields extra"),
         (lambda b: b.pop("summary"), MalformedError, "lacks summary"),
-        (lambda b: _set_entry(b, 0, " " + b["entries"][0]), MalformedError, "JSON"),
+        (lambda b: _set_entry(b, 0, " " + b["entries"][0]), MalformedError, "canonical"),
+        (
+            lambda b: _set_entry(
+                b, 0, b["entries"][0].replace('{"body":{', '{"body":{"a":"\\ud800",', 1)
+            ),
+            MalformedError,
+            "canonical",
+        ),
         (
             lambda b: _set_entry(b, 0, b["entries"][0].replace('{"body":', '{"body": ', 1)),
             MalformedError,
@@ -354,7 +382,7 @@ def _entry_value(body: dict[str, Any], index: int) -> dict[str, Any]:
             MalformedError,
             "64-bit",
         ),
-        (lambda b: b["entries"].__setitem__(0, 5), MalformedError, "must be a string"),
+        (lambda b: b["entries"].__setitem__(0, 5), MalformedError, "must have exactly body"),
         (
             lambda b: _set_entry(
                 b,
