@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from central_sync import canonical, protocol, signing
 from central_sync.central.errors import ConflictError, RegistrationCodeError
 from central_sync.central.ingest import Ingestor, IngestResult
 from central_sync.central.storage import LedgerCounts, Storage, TerminalState
-from central_sync.central.synthetic import chain, synthetic_entries
+from central_sync.central.synthetic import chain, payment_bodies, synthetic_entries
 from central_sync.journal import Entry
 from central_sync.protocol import RefusalKind
 from tests.central_sync.central_support import NOW_MS, Key, batch, code_hash, enroll
@@ -532,3 +534,49 @@ async def test_enrolling_an_enrolled_terminal_again_conflicts(ledger_storage: St
 async def test_migrate_twice_applies_nothing_new(ledger_storage: Storage) -> None:
     assert await ledger_storage.migrate() == []
     assert await ledger_storage.applied_migrations() == ["0001_ledger"]
+
+
+# --- with the real terminal journal ----------------------------------------------
+
+
+async def test_real_journal_entries_sync_and_are_acknowledged(
+    ledger_storage: Storage, tmp_path: Path
+) -> None:
+    from central_sync.journal import Journal
+
+    key = Key()
+    await enroll(ledger_storage, key)
+    journal = await Journal.open(tmp_path / "journal.db")
+    try:
+        rng = random.Random(5)
+        for n in range(30):
+            intent, result = payment_bodies(rng, n + 1, gateway=n % 3 == 0)
+            await journal.append("payment-intent", intent)
+            await journal.append("payment-result", result)
+        await journal.append(
+            "meter-reading",
+            {"account": "1000200030", "meter_id": "M1", "value": 12345, "reading_ts_ms": 1},
+        )
+        ing = ingestor(ledger_storage)
+        sent = 0
+        while True:
+            pending = await journal.read(sent + 1, 25)
+            if not pending:
+                break
+            out = protocol.build_batch(
+                pending, terminal_id=key.terminal_id, signer=key, entries_max=25, bytes_max=1 << 20
+            )
+            await journal.mark_sent(out.to_seq)
+            result = await ing.ingest(out.data)
+            ack = protocol.verify_ack(result.answer, CENTRAL.public, key.terminal_id)
+            await journal.mark_acknowledged(ack.acked_seq, ack.head_hash)
+            sent = ack.acked_seq
+        assert await journal.acknowledged_through() == 61
+        head_seq, head_hash = await journal.head()
+    finally:
+        await journal.close()
+    terminal = await ledger_storage.get_terminal(key.terminal_id)
+    assert terminal is not None
+    assert (terminal.head_seq, terminal.head_hash) == (head_seq, head_hash)
+    c = await counts(ledger_storage)
+    assert (c.entries, c.payments, c.meter_readings, c.duplicates) == (61, 30, 1, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import Callable
@@ -713,3 +714,79 @@ def test_revocation_list_with_unsorted_ids_raises_malformed(central: Key) -> Non
     data = signing.seal("revocations", body, central)
     with pytest.raises(MalformedError, match="sorted"):
         protocol.verify_revocation_list(data, central_public_key=central.public, now_ms=NOW_MS)
+
+
+# --- fuzzing the small messages' parsers -------------------------------------------
+
+_CENTRAL = Key()
+_SMALL_MESSAGES = [
+    protocol.build_ack(_KEY.terminal_id, 3, b"\x01" * 32, NOW_MS, _CENTRAL),
+    protocol.build_enroll_request(_request(_KEY), _KEY),
+    protocol.build_heartbeat(
+        protocol.Heartbeat(
+            terminal_id=_KEY.terminal_id,
+            ts_ms=1,
+            queue_depth=0,
+            oldest_pending_age_s=None,
+            software_version="1",
+            catalog_version=None,
+            config_version=None,
+            health={},
+        ),
+        _KEY,
+    ),
+    protocol.build_config_bundle(_bundle(1), _CENTRAL),
+]
+
+
+def _parse_all(data: bytes) -> None:
+    """Every parser of a small message, each allowed to refuse only with a protocol error."""
+    parsers: list[Callable[[], object]] = [
+        lambda: protocol.parse_answer(
+            data, central_public_key=_CENTRAL.public, terminal_id=_KEY.terminal_id
+        ),
+        lambda: protocol.verify_enroll_request(data),
+        lambda: protocol.verify_heartbeat(data, _KEY.public),
+        lambda: protocol.verify_config_bundle(
+            data, central_public_key=_CENTRAL.public, now_ms=NOW_MS
+        ),
+        lambda: protocol.verify_revocation_list(
+            data, central_public_key=_CENTRAL.public, now_ms=NOW_MS
+        ),
+        lambda: protocol.peek_signer_id(data, expected_type="heartbeat"),
+    ]
+    for parse in parsers:
+        with contextlib.suppress(SyncProtocolError):
+            parse()
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.binary(max_size=400))
+def test_small_message_parsers_on_arbitrary_bytes_raise_only_protocol_errors(data: bytes) -> None:
+    _parse_all(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    which=st.integers(min_value=0, max_value=len(_SMALL_MESSAGES) - 1),
+    position=st.integers(min_value=0),
+    value=st.integers(min_value=0, max_value=255),
+)
+def test_small_message_with_one_byte_changed_never_verifies_as_something_else(
+    which: int, position: int, value: int
+) -> None:
+    original = _SMALL_MESSAGES[which]
+    changed = bytearray(original)
+    changed[position % len(original)] = value
+    if bytes(changed) == original:
+        return
+    _parse_all(bytes(changed))
+    with pytest.raises(SyncProtocolError):
+        [
+            lambda d: protocol.verify_ack(d, _CENTRAL.public, _KEY.terminal_id),
+            protocol.verify_enroll_request,
+            lambda d: protocol.verify_heartbeat(d, _KEY.public),
+            lambda d: protocol.verify_config_bundle(
+                d, central_public_key=_CENTRAL.public, now_ms=NOW_MS
+            ),
+        ][which](bytes(changed))
