@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from central_sync.central.postgres import PostgresStorage
 from central_sync.central.sqlite import SqliteStorage
 from central_sync.central.storage import Storage
 from tests.central_sync.central_support import must_run_pg, pg_dsn, pg_url_with_schema
@@ -48,6 +47,9 @@ async def require_pg() -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def ledger_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     """A migrated, empty ledger storage, once per backend."""
+    # Imported here, so the other tests in this directory never need asyncpg.
+    from central_sync.central.postgres import PostgresStorage
+
     storage: Storage
     if request.param == "sqlite":
         storage = SqliteStorage(tmp_path / "central.db")
