@@ -42,12 +42,17 @@ def intent(n: int, amount: int = 10_000, currency: str = "RUB") -> PaymentIntent
 
 
 class CommitCounter:
-    """Wraps a real sqlite3 connection; counts commits and can fail the Nth one."""
+    """Wraps a real sqlite3 connection; counts commits and can fail the Nth one.
+
+    A failing COMMIT stands for a failed fsync; ``fail_writes`` makes the next
+    INSERT fail as a failed write would (SQLITE_IOERR / SQLITE_FULL).
+    """
 
     def __init__(self, conn: sqlite3.Connection, fail_on: set[int]) -> None:
         self._conn = conn
         self.commits = 0
         self.fail_on = fail_on
+        self.fail_writes: Exception | None = None
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if sql.strip().upper() == "COMMIT":
@@ -55,6 +60,12 @@ class CommitCounter:
             if self.commits in self.fail_on:
                 raise sqlite3.OperationalError("disk I/O error")
         return self._conn.execute(sql, *args)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        if self.fail_writes is not None and sql.lstrip().upper().startswith("INSERT"):
+            exc, self.fail_writes = self.fail_writes, None
+            raise exc
+        return self._conn.executemany(sql, rows)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
@@ -436,3 +447,26 @@ async def test_failed_commit_fails_its_group_then_refuses_until_recovered(tmp_pa
             "pay-00000001",
             "pay-00000002",
         ]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite3.OperationalError("disk I/O error"),
+        sqlite3.OperationalError("database or disk is full"),
+    ],
+)
+async def test_failed_write_stores_nothing_and_refuses_until_recovered(
+    tmp_path: Path, error: Exception
+) -> None:
+    connect, made = counting_connect()
+    async with await Journal.open(tmp_path / "j.db", connect=connect) as j:
+        first = await j.record_payment_intent(intent(1))
+        made[0].fail_writes = error
+        with pytest.raises(JournalWriteError):
+            await j.record_payment_intent(intent(2))
+        with pytest.raises(JournalUnavailableError):
+            await j.append("device-event", {})
+        await j.recover()
+        assert await j.read(1, 10) == [first]
+        assert (await j.record_payment_intent(intent(2))).seq == 2
