@@ -58,9 +58,14 @@ def encode(value: Any, *, checked: bool = False) -> bytes:
     """
     if not checked:
         _check(value, 0)
-    return json.dumps(
+    text = json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800") has no UTF-8 form, so no canonical one.
+        raise CanonicalError("string is not valid Unicode (lone surrogate)") from None
 
 
 def _no_float(text: str) -> Any:
