@@ -219,14 +219,14 @@ class DeploymentSettings(_Section):
     card_hash_key_path: AbsolutePath | None = None
     """HMAC key for resident card hashes; unset means <terminal.data_dir>/keys/card-hash.key."""
 
-    virtual_number_check: Literal["luhn", "none"] = "luhn"
+    virtual_number_check: Literal["luhn", "mod11", "none"] = "luhn"
     """Check digit scheme of virtual (account) numbers typed by residents."""
 
     virtual_number_length_min: PositiveInt = 6
     """Fewest digits in a virtual (account) number."""
 
-    virtual_number_length_max: Annotated[int, Field(strict=True, gt=0, le=64)] = 20
-    """Most digits in a virtual (account) number."""
+    virtual_number_length_max: Annotated[int, Field(strict=True, gt=0, le=32)] = 12
+    """Most digits in a virtual (account) number (at most 12 with a Luhn check digit)."""
 
     @field_validator("virtual_number_length_max")
     @classmethod
@@ -234,6 +234,13 @@ class DeploymentSettings(_Section):
         low = info.data.get("virtual_number_length_min")
         if isinstance(low, int) and value < low:
             raise ValueError("must not be less than deployment.virtual_number_length_min")
+        # 13 to 19 digits with a valid Luhn digit is what a bank card number
+        # looks like; the kiosk refuses such input as card data.
+        if value >= 13 and info.data.get("virtual_number_check") == "luhn":
+            raise ValueError(
+                "virtual numbers with a Luhn check digit must have at most 12 digits, "
+                "or they look like bank card numbers"
+            )
         return value
 
 

@@ -104,6 +104,10 @@ def _error_locs(data: dict[str, object]) -> set[tuple[str | int, ...]]:
             ("deployment", "virtual_number_length_max"),
         ),
         (
+            {"deployment": {"virtual_number_check": "luhn", "virtual_number_length_max": 16}},
+            ("deployment", "virtual_number_length_max"),
+        ),
+        (
             {
                 "journal": {
                     "offline_payment_amount_max_minor": 100,
