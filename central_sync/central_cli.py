@@ -10,7 +10,6 @@ invalid settings), 1 other failures (database unreachable, key unreadable).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -162,6 +161,8 @@ def _run(
     args: argparse.Namespace, body: Callable[[Any], Coroutine[Any, Any, int]], **extra: Any
 ) -> int:
     """Load settings and run ``body(settings)``, mapping central's errors to exit codes."""
+    import asyncio
+
     from central_sync.central.errors import CentralError, StorageError
 
     try:

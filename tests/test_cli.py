@@ -145,3 +145,18 @@ def test_command_module_imports_no_heavy_package_at_top(ep: EntryPoint) -> None:
         check=True,
     )
     assert result.stdout.strip() == "", f"{ep.module} imports at top level: {result.stdout}"
+
+
+def test_lobbypay_help_loads_no_driver_or_event_loop_modules() -> None:
+    """`lobbypay --help` imports command modules only: no asyncio, no driver internals."""
+    code = (
+        "import sys, firmware_config.dispatch as d; d.build_parser(); "
+        "heavy = [m for m in sys.modules if m in ('asyncio', 'serial', 'smartcard', 'aiohttp', "
+        "'textual', 'cryptography', 'pydantic') or m.startswith(('drivers.zvt.client', "
+        "'drivers.escpos.client', 'drivers.pcsc.reader', 'central_sync.journal'))]; "
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""

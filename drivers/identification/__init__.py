@@ -8,33 +8,77 @@
 * :mod:`drivers.identification.card_hash` -- keyed hashes of magstripe cards.
 """
 
-from drivers.identification.card_hash import track2_card_hash
-from drivers.identification.errors import IdentificationError
-from drivers.identification.events import (
-    AccountIdentified,
-    AccountReference,
-    CardHashRef,
-    IdentificationEvent,
-    IdentificationFailed,
-    IdentificationSource,
-    QrRef,
-    VirtualNumberRef,
-)
-from drivers.identification.hub import (
-    CardEventSource,
-    IdentificationHub,
-    ScanEventSource,
-    pcsc_card_hasher,
-)
-from drivers.identification.virtual_number import (
-    CheckDigitScheme,
-    VirtualNumberError,
-    VirtualNumberPolicy,
-    check_digit,
-    check_digit_valid,
-    normalize_virtual_number,
-    with_check_digit,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from drivers.identification.card_hash import track2_card_hash
+    from drivers.identification.errors import IdentificationError
+    from drivers.identification.events import (
+        AccountIdentified,
+        AccountReference,
+        CardHashRef,
+        IdentificationEvent,
+        IdentificationFailed,
+        IdentificationSource,
+        QrRef,
+        VirtualNumberRef,
+    )
+    from drivers.identification.hub import (
+        CardEventSource,
+        IdentificationHub,
+        ScanEventSource,
+        pcsc_card_hasher,
+    )
+    from drivers.identification.virtual_number import (
+        CheckDigitScheme,
+        VirtualNumberError,
+        VirtualNumberPolicy,
+        check_digit,
+        check_digit_valid,
+        normalize_virtual_number,
+        with_check_digit,
+    )
+
+# Names are imported on first use (PEP 562), so that importing this package —
+# which `lobbypay --help` does for every command — stays cheap.
+_LAZY: dict[str, tuple[str, str]] = {
+    "track2_card_hash": ("drivers.identification.card_hash", "track2_card_hash"),
+    "IdentificationError": ("drivers.identification.errors", "IdentificationError"),
+    "AccountIdentified": ("drivers.identification.events", "AccountIdentified"),
+    "AccountReference": ("drivers.identification.events", "AccountReference"),
+    "CardHashRef": ("drivers.identification.events", "CardHashRef"),
+    "IdentificationEvent": ("drivers.identification.events", "IdentificationEvent"),
+    "IdentificationFailed": ("drivers.identification.events", "IdentificationFailed"),
+    "IdentificationSource": ("drivers.identification.events", "IdentificationSource"),
+    "QrRef": ("drivers.identification.events", "QrRef"),
+    "VirtualNumberRef": ("drivers.identification.events", "VirtualNumberRef"),
+    "CardEventSource": ("drivers.identification.hub", "CardEventSource"),
+    "IdentificationHub": ("drivers.identification.hub", "IdentificationHub"),
+    "ScanEventSource": ("drivers.identification.hub", "ScanEventSource"),
+    "pcsc_card_hasher": ("drivers.identification.hub", "pcsc_card_hasher"),
+    "CheckDigitScheme": ("drivers.identification.virtual_number", "CheckDigitScheme"),
+    "VirtualNumberError": ("drivers.identification.virtual_number", "VirtualNumberError"),
+    "VirtualNumberPolicy": ("drivers.identification.virtual_number", "VirtualNumberPolicy"),
+    "check_digit": ("drivers.identification.virtual_number", "check_digit"),
+    "check_digit_valid": ("drivers.identification.virtual_number", "check_digit_valid"),
+    "normalize_virtual_number": (
+        "drivers.identification.virtual_number",
+        "normalize_virtual_number",
+    ),
+    "with_check_digit": ("drivers.identification.virtual_number", "with_check_digit"),
+}
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AccountIdentified",

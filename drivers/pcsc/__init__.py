@@ -16,26 +16,65 @@ Import map (only :mod:`drivers.pcsc.reader` imports pyscard):
 * :mod:`drivers.pcsc.cli` -- ``lobbypay card watch|read``.
 """
 
-from drivers.pcsc.errors import (
-    CardError,
-    CardNotRecognised,
-    CardProtocolError,
-    CardRemovedError,
-    NoCardError,
-    ReaderUnavailable,
-    TlvError,
-)
-from drivers.pcsc.events import (
-    CardEvent,
-    CardInserted,
-    CardReadFailed,
-    CardRemoved,
-    ReaderAdded,
-    ReaderRemoved,
-)
-from drivers.pcsc.identity import CardIdentity, card_hash, mask_uid
-from drivers.pcsc.session import ResidentCardSession
-from drivers.pcsc.stream import CardEventQueue, CardEventSource
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from drivers.pcsc.errors import (
+        CardError,
+        CardNotRecognised,
+        CardProtocolError,
+        CardRemovedError,
+        NoCardError,
+        ReaderUnavailable,
+        TlvError,
+    )
+    from drivers.pcsc.events import (
+        CardEvent,
+        CardInserted,
+        CardReadFailed,
+        CardRemoved,
+        ReaderAdded,
+        ReaderRemoved,
+    )
+    from drivers.pcsc.identity import CardIdentity, card_hash, mask_uid
+    from drivers.pcsc.session import ResidentCardSession
+    from drivers.pcsc.stream import CardEventQueue, CardEventSource
+
+# Names are imported on first use (PEP 562), so that importing this package —
+# which `lobbypay --help` does for every command — stays cheap.
+_LAZY: dict[str, tuple[str, str]] = {
+    "CardError": ("drivers.pcsc.errors", "CardError"),
+    "CardNotRecognised": ("drivers.pcsc.errors", "CardNotRecognised"),
+    "CardProtocolError": ("drivers.pcsc.errors", "CardProtocolError"),
+    "CardRemovedError": ("drivers.pcsc.errors", "CardRemovedError"),
+    "NoCardError": ("drivers.pcsc.errors", "NoCardError"),
+    "ReaderUnavailable": ("drivers.pcsc.errors", "ReaderUnavailable"),
+    "TlvError": ("drivers.pcsc.errors", "TlvError"),
+    "CardEvent": ("drivers.pcsc.events", "CardEvent"),
+    "CardInserted": ("drivers.pcsc.events", "CardInserted"),
+    "CardReadFailed": ("drivers.pcsc.events", "CardReadFailed"),
+    "CardRemoved": ("drivers.pcsc.events", "CardRemoved"),
+    "ReaderAdded": ("drivers.pcsc.events", "ReaderAdded"),
+    "ReaderRemoved": ("drivers.pcsc.events", "ReaderRemoved"),
+    "CardIdentity": ("drivers.pcsc.identity", "CardIdentity"),
+    "card_hash": ("drivers.pcsc.identity", "card_hash"),
+    "mask_uid": ("drivers.pcsc.identity", "mask_uid"),
+    "ResidentCardSession": ("drivers.pcsc.session", "ResidentCardSession"),
+    "CardEventQueue": ("drivers.pcsc.stream", "CardEventQueue"),
+    "CardEventSource": ("drivers.pcsc.stream", "CardEventSource"),
+}
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CardError",

@@ -15,52 +15,115 @@ the simulator is imported from its own module so that production code does not
 load it.
 """
 
-from drivers.zvt.apdu import NEED_DATA, Apdu
-from drivers.zvt.client import (
-    EndOfDayResult,
-    LastTransaction,
-    LinkCounters,
-    Operation,
-    PaymentOutcome,
-    PaymentSession,
-    PaymentStatus,
-    RegistrationResult,
-    RepeatedReceipt,
-    TerminalStatus,
-    ZvtTerminal,
-)
-from drivers.zvt.errors import (
-    ZvtApduError,
-    ZvtCommandRejected,
-    ZvtDeviceError,
-    ZvtError,
-    ZvtFrameError,
-    ZvtPermanentDeviceError,
-    ZvtProtocolError,
-    ZvtTemporaryDeviceError,
-    ZvtTimeout,
-    ZvtUsageError,
-)
-from drivers.zvt.messages import (
-    AbortRequest,
-    Ack,
-    Authorization,
-    Completion,
-    EndOfDay,
-    EndOfDayTotals,
-    IntermediateStatus,
-    Nack,
-    PrintLine,
-    PrintTextBlock,
-    Registration,
-    RepeatReceipt,
-    Reversal,
-    SchemeTotal,
-    StatusEnquiry,
-    StatusInformation,
-    TerminalAbort,
-)
-from drivers.zvt.session import SessionState, ZvtConnection, ZvtTimeouts
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from drivers.zvt.apdu import NEED_DATA, Apdu
+    from drivers.zvt.client import (
+        EndOfDayResult,
+        LastTransaction,
+        LinkCounters,
+        Operation,
+        PaymentOutcome,
+        PaymentSession,
+        PaymentStatus,
+        RegistrationResult,
+        RepeatedReceipt,
+        TerminalStatus,
+        ZvtTerminal,
+    )
+    from drivers.zvt.errors import (
+        ZvtApduError,
+        ZvtCommandRejected,
+        ZvtDeviceError,
+        ZvtError,
+        ZvtFrameError,
+        ZvtPermanentDeviceError,
+        ZvtProtocolError,
+        ZvtTemporaryDeviceError,
+        ZvtTimeout,
+        ZvtUsageError,
+    )
+    from drivers.zvt.messages import (
+        AbortRequest,
+        Ack,
+        Authorization,
+        Completion,
+        EndOfDay,
+        EndOfDayTotals,
+        IntermediateStatus,
+        Nack,
+        PrintLine,
+        PrintTextBlock,
+        Registration,
+        RepeatReceipt,
+        Reversal,
+        SchemeTotal,
+        StatusEnquiry,
+        StatusInformation,
+        TerminalAbort,
+    )
+    from drivers.zvt.session import SessionState, ZvtConnection, ZvtTimeouts
+
+# Names are imported on first use (PEP 562), so that importing this package —
+# which `lobbypay --help` does for every command — stays cheap.
+_LAZY: dict[str, tuple[str, str]] = {
+    "NEED_DATA": ("drivers.zvt.apdu", "NEED_DATA"),
+    "Apdu": ("drivers.zvt.apdu", "Apdu"),
+    "EndOfDayResult": ("drivers.zvt.client", "EndOfDayResult"),
+    "LastTransaction": ("drivers.zvt.client", "LastTransaction"),
+    "LinkCounters": ("drivers.zvt.client", "LinkCounters"),
+    "Operation": ("drivers.zvt.client", "Operation"),
+    "PaymentOutcome": ("drivers.zvt.client", "PaymentOutcome"),
+    "PaymentSession": ("drivers.zvt.client", "PaymentSession"),
+    "PaymentStatus": ("drivers.zvt.client", "PaymentStatus"),
+    "RegistrationResult": ("drivers.zvt.client", "RegistrationResult"),
+    "RepeatedReceipt": ("drivers.zvt.client", "RepeatedReceipt"),
+    "TerminalStatus": ("drivers.zvt.client", "TerminalStatus"),
+    "ZvtTerminal": ("drivers.zvt.client", "ZvtTerminal"),
+    "ZvtApduError": ("drivers.zvt.errors", "ZvtApduError"),
+    "ZvtCommandRejected": ("drivers.zvt.errors", "ZvtCommandRejected"),
+    "ZvtDeviceError": ("drivers.zvt.errors", "ZvtDeviceError"),
+    "ZvtError": ("drivers.zvt.errors", "ZvtError"),
+    "ZvtFrameError": ("drivers.zvt.errors", "ZvtFrameError"),
+    "ZvtPermanentDeviceError": ("drivers.zvt.errors", "ZvtPermanentDeviceError"),
+    "ZvtProtocolError": ("drivers.zvt.errors", "ZvtProtocolError"),
+    "ZvtTemporaryDeviceError": ("drivers.zvt.errors", "ZvtTemporaryDeviceError"),
+    "ZvtTimeout": ("drivers.zvt.errors", "ZvtTimeout"),
+    "ZvtUsageError": ("drivers.zvt.errors", "ZvtUsageError"),
+    "AbortRequest": ("drivers.zvt.messages", "AbortRequest"),
+    "Ack": ("drivers.zvt.messages", "Ack"),
+    "Authorization": ("drivers.zvt.messages", "Authorization"),
+    "Completion": ("drivers.zvt.messages", "Completion"),
+    "EndOfDay": ("drivers.zvt.messages", "EndOfDay"),
+    "EndOfDayTotals": ("drivers.zvt.messages", "EndOfDayTotals"),
+    "IntermediateStatus": ("drivers.zvt.messages", "IntermediateStatus"),
+    "Nack": ("drivers.zvt.messages", "Nack"),
+    "PrintLine": ("drivers.zvt.messages", "PrintLine"),
+    "PrintTextBlock": ("drivers.zvt.messages", "PrintTextBlock"),
+    "Registration": ("drivers.zvt.messages", "Registration"),
+    "RepeatReceipt": ("drivers.zvt.messages", "RepeatReceipt"),
+    "Reversal": ("drivers.zvt.messages", "Reversal"),
+    "SchemeTotal": ("drivers.zvt.messages", "SchemeTotal"),
+    "StatusEnquiry": ("drivers.zvt.messages", "StatusEnquiry"),
+    "StatusInformation": ("drivers.zvt.messages", "StatusInformation"),
+    "TerminalAbort": ("drivers.zvt.messages", "TerminalAbort"),
+    "SessionState": ("drivers.zvt.session", "SessionState"),
+    "ZvtConnection": ("drivers.zvt.session", "ZvtConnection"),
+    "ZvtTimeouts": ("drivers.zvt.session", "ZvtTimeouts"),
+}
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "NEED_DATA",
