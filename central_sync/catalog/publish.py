@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import struct
 import time
@@ -73,6 +74,7 @@ from central_sync.catalog.errors import (
     MalformedReleaseError,
     ReleaseBuildError,
     ReleaseHashMismatchError,
+    ReleaseRefusedError,
     ReleaseSignatureError,
     ReleaseTooLargeError,
     RollbackError,
@@ -98,6 +100,8 @@ __all__ = [
     "snapshot_chunks",
     "write_release",
 ]
+
+logger = logging.getLogger(__name__)
 
 SNAPSHOT_TYPE = "catalog-snapshot"
 DELTA_TYPE = "catalog-delta"
@@ -690,57 +694,81 @@ def apply_release(
     from the signed hashes.
     """
     source = _Source(data)
+    started = time.monotonic()
     try:
-        verified = _read_manifest(source, central_public_key, limits)
-        mf = verified.manifest
-        current = store.version()
-        if mf.version <= current:
-            raise RollbackError(f"release version {mf.version} is not newer than {current}")
-        if now_ms >= mf.expires_at_ms:
-            raise ExpiredReleaseError(
-                f"release {mf.version} expired at {mf.expires_at_ms} (now {now_ms})"
-            )
-        if verified.kind == "delta":
-            if mf.base_version != current:
-                raise BaseVersionMismatchError(
-                    f"delta is based on version {mf.base_version}, the store holds {current}"
-                )
-            _check_header_keeps_references(store.header(), verified.header)
-        checker = wire.RecordChecker(verified.header)
-        chunks = _Chunks(source, mf)
-        bound = limits.record_bytes_max
-        with store.begin_apply(verified.kind, expected_version=current) as txn:
-            if verified.kind == "snapshot":
-                for rows, cards in _snapshot_rows(chunks, checker, bound):
-                    txn.add_snapshot_rows(rows, cards)
-            else:
-                for index, data_bytes, raw_bytes, records in chunks:
-                    raw = inflate_chunk(data_bytes, raw_bytes, index)
-                    lines = split_lines(raw, records, index, bound)
-                    _apply_delta_lines(txn, checker, lines, index)
-            chunks.check_end()
-            txn.finish(
-                ReleaseState(
-                    version=mf.version,
-                    published_at_ms=mf.published_at_ms,
-                    expires_at_ms=mf.expires_at_ms,
-                    accounts=mf.accounts,
-                    header=verified.header_bytes,
-                    release_sha256=verified.release_sha256,
-                ),
-                applied_at_ms=time.time_ns() // 1_000_000,
-            )
-        return ApplyResult(
-            kind=verified.kind,
-            version=mf.version,
-            base_version=mf.base_version,
-            accounts=mf.accounts,
-            records=mf.records,
-            release_bytes=source.consumed,
-            release_sha256=verified.release_sha256,
-        )
+        result = _apply(store, source, central_public_key, now_ms, limits)
+    except ReleaseRefusedError as exc:
+        logger.warning("catalog_release_refused reason=%s error=%s", exc.reason, exc)
+        raise
     finally:
         source.close()
+    logger.info(
+        "catalog_release_applied kind=%s version=%d accounts=%d records=%d bytes=%d seconds=%.2f",
+        result.kind,
+        result.version,
+        result.accounts,
+        result.records,
+        result.release_bytes,
+        time.monotonic() - started,
+    )
+    return result
+
+
+def _apply(
+    store: CatalogStore,
+    source: _Source,
+    central_public_key: bytes,
+    now_ms: int,
+    limits: ReleaseLimits,
+) -> ApplyResult:
+    verified = _read_manifest(source, central_public_key, limits)
+    mf = verified.manifest
+    current = store.version()
+    if mf.version <= current:
+        raise RollbackError(f"release version {mf.version} is not newer than {current}")
+    if now_ms >= mf.expires_at_ms:
+        raise ExpiredReleaseError(
+            f"release {mf.version} expired at {mf.expires_at_ms} (now {now_ms})"
+        )
+    if verified.kind == "delta":
+        if mf.base_version != current:
+            raise BaseVersionMismatchError(
+                f"delta is based on version {mf.base_version}, the store holds {current}"
+            )
+        _check_header_keeps_references(store.header(), verified.header)
+    checker = wire.RecordChecker(verified.header)
+    chunks = _Chunks(source, mf)
+    bound = limits.record_bytes_max
+    with store.begin_apply(verified.kind, expected_version=current) as txn:
+        if verified.kind == "snapshot":
+            for rows, cards in _snapshot_rows(chunks, checker, bound):
+                txn.add_snapshot_rows(rows, cards)
+        else:
+            for index, data_bytes, raw_bytes, records in chunks:
+                raw = inflate_chunk(data_bytes, raw_bytes, index)
+                lines = split_lines(raw, records, index, bound)
+                _apply_delta_lines(txn, checker, lines, index)
+        chunks.check_end()
+        txn.finish(
+            ReleaseState(
+                version=mf.version,
+                published_at_ms=mf.published_at_ms,
+                expires_at_ms=mf.expires_at_ms,
+                accounts=mf.accounts,
+                header=verified.header_bytes,
+                release_sha256=verified.release_sha256,
+            ),
+            applied_at_ms=time.time_ns() // 1_000_000,
+        )
+    return ApplyResult(
+        kind=verified.kind,
+        version=mf.version,
+        base_version=mf.base_version,
+        accounts=mf.accounts,
+        records=mf.records,
+        release_bytes=source.consumed,
+        release_sha256=verified.release_sha256,
+    )
 
 
 def _apply_delta_lines(

@@ -158,16 +158,25 @@ class CatalogStore:
         p = Path(path)
         if readonly and not p.exists():
             raise CatalogUnavailableError(f"no catalog at {p}")
+        conn: sqlite3.Connection | None = None
         try:
             if readonly:
                 uri = f"file:{urllib.parse.quote(str(p.absolute()))}?mode=ro"
                 conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if readonly:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 conn.execute("PRAGMA query_only = 1")
             else:
+                conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False)
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                tables = {
+                    name
+                    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+                if tables and "state" not in tables:
+                    # Never touch someone else's database (a mistyped path that
+                    # points at the journal, say): not even its journal mode.
+                    conn.close()
+                    raise CatalogStoreError(f"{p} is an SQLite file but not a catalog")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute(f"PRAGMA journal_size_limit = {WAL_BYTES_MAX}")
@@ -182,7 +191,7 @@ class CatalogStore:
                 conn.execute("COMMIT")
             row = conn.execute("SELECT schema_version FROM state WHERE id = 1").fetchone()
         except sqlite3.Error as exc:
-            with contextlib.suppress(UnboundLocalError, sqlite3.Error):
+            if conn is not None:
                 conn.close()
             raise CatalogStoreError(f"cannot open catalog {p}: {exc}") from None
         if row is None or row[0] != SCHEMA_VERSION:

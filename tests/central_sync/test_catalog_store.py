@@ -400,3 +400,19 @@ def test_apply_checkpoints_the_wal_into_the_main_file(
         _, log_frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         conn.close()
         assert log_frames == checkpointed
+
+
+def test_writer_refuses_to_touch_a_database_that_is_not_a_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE entries (seq INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CatalogStoreError, match="not a catalog"):
+        CatalogStore.open(path)
+    conn = sqlite3.connect(path)
+    tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master")]
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    conn.close()
+    assert tables == ["entries"]
+    assert mode == "delete"
