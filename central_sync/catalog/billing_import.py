@@ -179,10 +179,26 @@ def _pattern(p: str) -> Any:
 
 
 Text = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200)
+    str,
+    StringConstraints(
+        strict=True,
+        strip_whitespace=True,
+        min_length=1,
+        max_length=m.TEXT_CHARS_MAX,
+        pattern=f"^{m.PRINTABLE_PATTERN}$",
+    ),
 ]
 OptText = (
-    Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=200)] | None
+    Annotated[
+        str,
+        StringConstraints(
+            strict=True,
+            strip_whitespace=True,
+            max_length=m.TEXT_CHARS_MAX,
+            pattern=f"^(?:{m.PRINTABLE_PATTERN})?$",
+        ),
+    ]
+    | None
 )
 VirtualNumber = Annotated[str, _pattern(m.VIRTUAL_NUMBER_PATTERN)]
 ServiceCode = Annotated[str, _pattern(m.SERVICE_CODE_PATTERN)]
@@ -229,7 +245,12 @@ class InstalmentIn(BaseModel):
 class MeterIn(BaseModel):
     model_config = _STRICT
     id: Text
-    unit: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=16)]
+    unit: Annotated[
+        str,
+        StringConstraints(
+            strict=True, min_length=1, max_length=16, pattern=f"^{m.PRINTABLE_PATTERN}$"
+        ),
+    ]
     reading: str | None = None
     reading_milli: Annotated[int, Field(strict=True, ge=0, le=m.READING_MILLI_MAX)] | None = None
     read_on: IsoDate | None = None
@@ -247,7 +268,14 @@ class BillingRow(BaseModel):
     city: Text
     street: Text
     house: Annotated[
-        str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=32)
+        str,
+        StringConstraints(
+            strict=True,
+            strip_whitespace=True,
+            min_length=1,
+            max_length=32,
+            pattern=f"^{m.PRINTABLE_PATTERN}$",
+        ),
     ]
     flat: OptText = None
     deployment: EntityId | None = None
@@ -288,6 +316,17 @@ class BillingRow(BaseModel):
 
 
 _FORMATS = {
+    "holder": "must be printable text (no control characters)",
+    "city": "must be printable text (no control characters)",
+    "street": "must be printable text (no control characters)",
+    "flat": "must be printable text (no control characters)",
+    "service_name_ru": "must be printable text (no control characters)",
+    "service_name_en": "must be printable text (no control characters)",
+    "provider_name_ru": "must be printable text (no control characters)",
+    "provider_name_en": "must be printable text (no control characters)",
+    "id": "must be printable text (no control characters)",
+    "house": "must be printable text (no control characters)",
+    "unit": "must be printable text (no control characters)",
     "account": "must be 6..20 digits",
     "deployment": "must be letters, digits and _ . : - (up to 64)",
     "building": "must be letters, digits and _ . : - (up to 64)",

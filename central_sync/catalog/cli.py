@@ -19,7 +19,6 @@ from typing import Any
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_PROBLEM = 2
-CATALOG_FILE_NAME = "catalog.db"
 
 MESSAGES: Mapping[str, Mapping[str, str]] = {
     "en": {
@@ -62,7 +61,7 @@ def _add_location(cmd: argparse.ArgumentParser) -> None:
         "--catalog",
         type=Path,
         metavar="FILE",
-        help=f"catalog file (default: <terminal.data_dir>/{CATALOG_FILE_NAME})",
+        help="catalog file (default: <terminal.data_dir>/catalog.db)",
     )
     cmd.add_argument(
         "--config-dir",
@@ -165,6 +164,7 @@ def add_catalog_parser(subparsers: Any) -> None:
 def _catalog_path(args: argparse.Namespace) -> Path:
     if args.catalog is not None:
         return Path(args.catalog)
+    from central_sync.catalog.store import CATALOG_FILE_NAME
     from firmware_config.cli_common import load_config_or_exit
 
     return Path(load_config_or_exit(args).settings.terminal.data_dir) / CATALOG_FILE_NAME

@@ -79,6 +79,9 @@ PERIOD_PATTERN = r"[0-9]{4}-(?:0[1-9]|1[0-2])"
 DATE_PATTERN = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 CARD_HASH_PATTERN = r"[0-9a-f]{64}"
 INN_PATTERN = r"[0-9]{10}|[0-9]{12}"
+# Printable text: no C0/C1 control characters. Names and addresses end up on
+# receipts, and an ESC (0x1B) in a holder's name would be a printer command.
+PRINTABLE_PATTERN = r"[^\x00-\x1f\x7f-\x9f]+"
 
 # Bounds on values (CONVENTIONS.md 11: a limit on everything, unit last).
 DEBT_ABS_MAX_MINOR = 10**12

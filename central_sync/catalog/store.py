@@ -68,9 +68,18 @@ from central_sync.catalog.errors import (
     RollbackError,
 )
 
-__all__ = ["SCHEMA_VERSION", "ApplyTransaction", "CatalogStatus", "CatalogStore", "ReleaseState"]
+__all__ = [
+    "CATALOG_FILE_NAME",
+    "SCHEMA_VERSION",
+    "ApplyTransaction",
+    "CatalogStatus",
+    "CatalogStore",
+    "ReleaseState",
+]
 
 SCHEMA_VERSION = 1
+CATALOG_FILE_NAME = "catalog.db"
+"""The catalog's file name under ``terminal.data_dir`` (the sync agent writes it there)."""
 BUSY_TIMEOUT_MS = 5_000
 WRITER_CACHE_KIB = 65_536
 WAL_BYTES_MAX = 64 * 1024 * 1024

@@ -175,7 +175,12 @@ def header_to_wire(h: m.CatalogHeader) -> dict[str, Any]:
 
 _STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=m.TEXT_CHARS_MAX)]
+Text = Annotated[
+    str,
+    StringConstraints(
+        strict=True, min_length=1, max_length=m.TEXT_CHARS_MAX, pattern=f"^{m.PRINTABLE_PATTERN}$"
+    ),
+]
 VirtualNumber = Annotated[
     str, StringConstraints(strict=True, pattern=f"^{m.VIRTUAL_NUMBER_PATTERN}$")
 ]

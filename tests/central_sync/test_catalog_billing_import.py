@@ -324,3 +324,38 @@ def test_fuzzed_json_rows_give_a_catalog_or_typed_problems(overrides: dict[str, 
     assert (catalog is None) != (not problems)
     if catalog is not None:
         catalog.validate()
+
+
+def test_control_characters_in_names_are_refused() -> None:
+    # An ESC in a holder's name would reach the receipt printer as a command.
+    problems = _problems(
+        _csv(f"1000000008;Иванова\x1b@ А.;Барнаул;ул. Малахова;86;34;;{HW};1;2025-05;;")
+    )
+    assert problems[0][:2] == (2, "holder")
+    assert "control" in problems[0][2]
+
+
+def test_problems_stop_being_listed_at_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from central_sync.catalog import billing_import
+
+    monkeypatch.setattr(billing_import, "PROBLEMS_MAX", 5)
+    rows = [f"{IVANOVA};;{HW};bad;2025-05;;"] * 9
+    problems = _problems(_csv(*rows))
+    assert len(problems) == 6
+    assert [line for line, _, _ in problems[:5]] == [2, 3, 4, 5, 6]
+    assert problems[5][1] == "file"
+    assert "more than 5" in problems[5][2]
+
+
+def test_rows_beyond_the_bound_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from central_sync.catalog import billing_import
+
+    monkeypatch.setattr(billing_import, "ROWS_MAX", 2)
+    ok = _csv(f"{IVANOVA};;{HW};1;2025-05;;", f"{IVANOVA};;{CW};1;2025-05;;")
+    assert len(parse_billing_bytes(ok, kind="csv").accounts) == 1
+    too_many = _csv(
+        f"{IVANOVA};;{HW};1;2025-05;;",
+        f"{IVANOVA};;{CW};1;2025-05;;",
+        f"1000000016;Петров С.;Москва;ул. Арбат;1;;;{CW};1;2025-05;;",
+    )
+    assert _problems(too_many) == [(4, "file", "more than 2 rows")]

@@ -496,6 +496,8 @@ def _release_of_lines(
         pytest.param(lambda r: r.__setitem__(5, ["ab" * 32, "ab" * 32]), id="card-twice"),
         pytest.param(lambda r: r.__setitem__(5, ["AB" * 32]), id="card-upper-hex"),
         pytest.param(lambda r: r.append(1), id="extra-field"),
+        pytest.param(lambda r: r.__setitem__(1, "Иванова\x1b@ А. П."), id="escape-in-holder"),
+        pytest.param(lambda r: r[2].__setitem__(1, ""), id="empty-street"),
         pytest.param(lambda r: r.pop(), id="missing-field"),
         pytest.param(lambda r: r[6][0].__setitem__(4, [["2025-02-30", 1]]), id="impossible-date"),
         pytest.param(
