@@ -92,6 +92,7 @@ __all__ = [
     "EncodedChunk",
     "ReleaseInfo",
     "ReleaseLimits",
+    "ReleaseSource",
     "apply_release",
     "build_delta",
     "build_snapshot",
@@ -115,6 +116,8 @@ COMPRESS_LEVEL_DEFAULT = 3
 READ_BYTES_MAX = 1 << 20
 
 Kind = Literal["snapshot", "delta"]
+ReleaseSource = bytes | bytearray | memoryview | BinaryIO | str | os.PathLike[str]
+"""A release: its bytes, an open binary file, or the path of a file."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -407,14 +410,14 @@ class _Manifest(BaseModel):
 class _Source:
     """Exact reads from bytes or a binary file; short reads are malformed releases."""
 
-    def __init__(self, data: bytes | bytearray | memoryview | BinaryIO | os.PathLike[str]) -> None:
+    def __init__(self, data: ReleaseSource) -> None:
         self._file: BinaryIO | None = None
         self._close = False
         self._view: memoryview | None = None
         self._pos = 0
         if isinstance(data, bytes | bytearray | memoryview):
             self._view = memoryview(data).cast("B")
-        elif isinstance(data, os.PathLike):
+        elif isinstance(data, str | os.PathLike):
             try:
                 self._file = Path(data).open("rb")  # noqa: SIM115 - closed in close()
             except OSError as exc:
@@ -572,7 +575,7 @@ def _info(v: _Verified) -> ReleaseInfo:
 
 
 def read_release_info(
-    data: bytes | bytearray | memoryview | BinaryIO | os.PathLike[str],
+    data: ReleaseSource,
     *,
     central_public_key: bytes,
     limits: ReleaseLimits = DEFAULT_LIMITS,
@@ -678,7 +681,7 @@ def _snapshot_rows(
 
 def apply_release(
     store: CatalogStore,
-    data: bytes | bytearray | memoryview | BinaryIO | os.PathLike[str],
+    data: ReleaseSource,
     *,
     central_public_key: bytes,
     now_ms: int,
@@ -686,7 +689,7 @@ def apply_release(
 ) -> ApplyResult:
     """Verify a release and apply it to ``store`` atomically.
 
-    ``data`` is the release's bytes, an open binary file, or a path to a file.
+    ``data`` is the release's bytes, an open binary file, or a file's path.
     Refuses with a :class:`~central_sync.catalog.errors.ReleaseRefusedError`
     subclass, and changes nothing, when the release is badly signed, of an
     unknown version, malformed, oversized, not newer than the store (rollback),

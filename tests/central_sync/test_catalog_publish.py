@@ -68,7 +68,11 @@ def _snapshot(cat: m.Catalog, key: Ed25519PrivateKey, version: int = 1, **kw: in
 
 
 def _apply(
-    store: CatalogStore, data: bytes, key: Ed25519PrivateKey, now: int = T0 + 1000, **kw: object
+    store: CatalogStore,
+    data: publish.ReleaseSource,
+    key: Ed25519PrivateKey,
+    now: int = T0 + 1000,
+    **kw: object,
 ) -> publish.ApplyResult:
     return publish.apply_release(
         store,
@@ -222,9 +226,9 @@ def test_apply_from_a_file_path_and_an_open_file(
     path = tmp_path / "release.bin"
     path.write_bytes(data)
     with CatalogStore.open(tmp_path / "a.db") as a, CatalogStore.open(tmp_path / "b.db") as b:
-        _apply(a, path, central)  # type: ignore[arg-type]
+        _apply(a, str(path), central)
         with path.open("rb") as f:
-            _apply(b, f, central)  # type: ignore[arg-type]
+            _apply(b, f, central)
         assert _fingerprint(a, tables=("accounts", "cards")) == _fingerprint(
             b, tables=("accounts", "cards")
         )
