@@ -421,32 +421,22 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             body BLOB NOT NULL,
             prev_hash BLOB NOT NULL,
             hash BLOB NOT NULL,
-            state INTEGER NOT NULL DEFAULT 0,
-            dedup_key TEXT,
-            payment_id TEXT,
-            amount_minor INTEGER,
-            currency TEXT,
-            outcome TEXT
+            state INTEGER NOT NULL DEFAULT 0
         ) STRICT;
-        CREATE UNIQUE INDEX entries_dedup ON entries(dedup_key) WHERE dedup_key IS NOT NULL;
         CREATE TABLE journal_meta (key TEXT PRIMARY KEY, value ANY) STRICT;
         """,
     ),
     (
-        # Pruning removes entries but must not forget which payments existed,
-        # or a very late retry would be stored as a second payment.
-        "0002_pruned_payments",
+        # One row per payment entry ("<kind>:<payment_id>" -> seq). Its primary
+        # key is what refuses a second intent, result or reversal for a payment,
+        # and it is never pruned, so a very late retry of an archived payment is
+        # still recognised.
+        "0002_payment_keys",
         """
-        CREATE TABLE pruned_payments (
+        CREATE TABLE payment_keys (
             dedup_key TEXT PRIMARY KEY,
             seq INTEGER NOT NULL
         ) STRICT, WITHOUT ROWID;
-        CREATE TRIGGER entries_not_archived BEFORE INSERT ON entries
-        WHEN NEW.dedup_key IS NOT NULL
-            AND EXISTS (SELECT 1 FROM pruned_payments WHERE dedup_key = NEW.dedup_key)
-        BEGIN
-            SELECT RAISE(ABORT, 'payment archived');
-        END;
         """,
     ),
 )
@@ -813,16 +803,21 @@ class Journal:
         exposure = _Exposure()
         rows = conn.execute(
             """
-            SELECT i.currency, count(*), sum(i.amount_minor), min(i.ts_ms)
-            FROM entries AS i
-            WHERE i.kind = 'payment-intent' AND i.seq > ?
+            WITH intents AS (
+                SELECT ts_ms, CAST(body AS TEXT) AS b FROM entries
+                WHERE kind = 'payment-intent' AND seq > ?)
+            SELECT json_extract(b, '$.currency'), count(*),
+                   sum(json_extract(b, '$.amount_minor')), min(ts_ms)
+            FROM intents
+            WHERE NOT EXISTS (
+                SELECT 1 FROM payment_keys AS k JOIN entries AS r ON r.seq = k.seq
+                WHERE k.dedup_key = 'payment-result:' || json_extract(b, '$.payment_id')
+                  AND json_extract(CAST(r.body AS TEXT), '$.outcome')
+                      IN ('declined', 'failed', 'cancelled'))
               AND NOT EXISTS (
-                SELECT 1 FROM entries AS r
-                WHERE r.dedup_key = 'payment-result:' || i.payment_id
-                  AND r.outcome IN ('declined', 'failed', 'cancelled'))
-              AND NOT EXISTS (
-                SELECT 1 FROM entries AS v WHERE v.dedup_key = 'reversal:' || i.payment_id)
-            GROUP BY i.currency
+                SELECT 1 FROM payment_keys AS v
+                WHERE v.dedup_key = 'reversal:' || json_extract(b, '$.payment_id'))
+            GROUP BY 1
             """,
             (int(self._meta(conn, "acked_through", 0)),),
         ).fetchall()
@@ -852,8 +847,9 @@ class Journal:
             placeholders = ",".join("?" * len(part))
             # The f-string adds only "?" placeholders; values are bound.
             rows = conn.execute(
-                "SELECT seq, kind, ts_ms, body, prev_hash, hash, state, dedup_key FROM entries "  # noqa: S608
-                f"WHERE dedup_key IN ({placeholders})",
+                "SELECT e.seq, e.kind, e.ts_ms, e.body, e.prev_hash, e.hash, e.state, "  # noqa: S608
+                "k.dedup_key FROM payment_keys AS k JOIN entries AS e ON e.seq = k.seq "
+                f"WHERE k.dedup_key IN ({placeholders})",
                 part,
             ).fetchall()
             for row in rows:
@@ -922,6 +918,7 @@ class Journal:
         stored = self._prefetch(conn, lookups, with_intents=careful)
         staged: dict[str, Entry] = {}
         rows: list[tuple[Any, ...]] = []
+        keys: list[tuple[str, int]] = []
         outcomes: list[Entry | JournalError] = []
         for p in group:
             try:
@@ -958,21 +955,9 @@ class Journal:
                 hash=digest,
                 state=EntryState.PENDING,
             )
-            rows.append(
-                (
-                    seq,
-                    p.kind,
-                    now_ms,
-                    p.body_bytes,
-                    prev,
-                    digest,
-                    p.dedup_key,
-                    p.payment_id,
-                    p.amount_minor,
-                    p.currency,
-                    p.outcome,
-                )
-            )
+            rows.append((seq, p.kind, now_ms, p.body_bytes, prev, digest))
+            if p.dedup_key is not None:
+                keys.append((p.dedup_key, seq))
             prev = digest
             self._update_exposure(exposure, p, now_ms, staged, stored)
             if p.dedup_key is not None:
@@ -983,11 +968,12 @@ class Journal:
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
-                "INSERT INTO entries (seq, kind, ts_ms, body, prev_hash, hash, dedup_key, "
-                "payment_id, amount_minor, currency, outcome) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO entries (seq, kind, ts_ms, body, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            if keys:
+                conn.executemany("INSERT INTO payment_keys (dedup_key, seq) VALUES (?, ?)", keys)
         except sqlite3.IntegrityError:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -1021,7 +1007,7 @@ class Journal:
         return [fault if isinstance(o, Entry) and o.seq > self._head_seq else o for o in outcomes]
 
     def _refuse_if_archived(self, conn: sqlite3.Connection, key: str, p: _Prepared) -> None:
-        row = conn.execute("SELECT seq FROM pruned_payments WHERE dedup_key = ?", (key,)).fetchone()
+        row = conn.execute("SELECT seq FROM payment_keys WHERE dedup_key = ?", (key,)).fetchone()
         if row is not None:
             raise JournalConflictError(
                 f"payment {p.payment_id} was recorded at seq {row[0]}, acknowledged by "
@@ -1183,29 +1169,37 @@ class Journal:
         self._write_tx(tx)
         self._exposure = self._compute_exposure(conn)
 
+    _INTENT_KEYS = (
+        # Intent keys are "payment-intent:<id>"; ';' sorts right after ':'.
+        "k.dedup_key >= 'payment-intent:' AND k.dedup_key < 'payment-intent;'"
+    )
+
     def _outcome_unknown_sync(self) -> list[Entry]:
         rows = (
             self._db()
             .execute(
-                """
-                SELECT seq, kind, ts_ms, body, prev_hash, hash, state FROM entries AS i
-                WHERE i.kind = 'payment-intent' AND NOT EXISTS (
-                    SELECT 1 FROM entries AS r
-                    WHERE r.dedup_key = 'payment-result:' || i.payment_id)
-                ORDER BY seq
-                """
+                f"""
+                SELECT e.seq, e.kind, e.ts_ms, e.body, e.prev_hash, e.hash, e.state
+                FROM payment_keys AS k JOIN entries AS e ON e.seq = k.seq
+                WHERE {self._INTENT_KEYS} AND NOT EXISTS (
+                    SELECT 1 FROM payment_keys AS r
+                    WHERE r.dedup_key = 'payment-result:' || substr(k.dedup_key, 16))
+                ORDER BY e.seq
+                """  # noqa: S608 - a constant
             )
             .fetchall()
         )
         return [self._row_to_entry(row) for row in rows]
 
     def _find_payment_sync(self, payment_id: str) -> dict[str, Entry]:
+        keys = [f"{kind}:{payment_id}" for kind in sorted(PAYMENT_KINDS)]
         rows = (
             self._db()
             .execute(
-                "SELECT seq, kind, ts_ms, body, prev_hash, hash, state FROM entries "
-                "WHERE payment_id = ? AND dedup_key IS NOT NULL ORDER BY seq",
-                (payment_id,),
+                "SELECT e.seq, e.kind, e.ts_ms, e.body, e.prev_hash, e.hash, e.state "
+                "FROM payment_keys AS k JOIN entries AS e ON e.seq = k.seq "
+                "WHERE k.dedup_key IN (?, ?, ?) ORDER BY e.seq",
+                keys,
             )
             .fetchall()
         )
@@ -1228,11 +1222,7 @@ class Journal:
         anchor_hash = conn.execute("SELECT hash FROM entries WHERE seq = ?", (last,)).fetchone()[0]
 
         def tx(c: sqlite3.Connection) -> int:
-            c.execute(
-                "INSERT OR IGNORE INTO pruned_payments (dedup_key, seq) "
-                "SELECT dedup_key, seq FROM entries WHERE seq <= ? AND dedup_key IS NOT NULL",
-                (last,),
-            )
+            # payment_keys rows stay: they remember archived payments.
             deleted = c.execute("DELETE FROM entries WHERE seq <= ?", (last,)).rowcount
             for key, value in (("anchor_seq", last), ("anchor_hash", bytes(anchor_hash))):
                 c.execute(
@@ -1316,10 +1306,12 @@ class Journal:
         oldest = None if oldest is None else oldest[0]
         now_ms = self._clock_ms()
         unknown = conn.execute(
-            """
-            SELECT count(*) FROM entries AS i WHERE i.kind = 'payment-intent' AND NOT EXISTS (
-                SELECT 1 FROM entries AS r WHERE r.dedup_key = 'payment-result:' || i.payment_id)
-            """
+            f"""
+            SELECT count(*) FROM payment_keys AS k JOIN entries AS e ON e.seq = k.seq
+            WHERE {self._INTENT_KEYS} AND NOT EXISTS (
+                SELECT 1 FROM payment_keys AS r
+                WHERE r.dedup_key = 'payment-result:' || substr(k.dedup_key, 16))
+            """  # noqa: S608 - a constant
         ).fetchone()[0]
         exposure = self._compute_exposure(conn)
         try:
