@@ -354,7 +354,7 @@ class KioskSettings(_Section):
 
 
 class GatewaySettings(_Section):
-    """The ATM-side gateway HTTP server."""
+    """The ATM-side gateway HTTP server (OSMP check/pay and the JSON API, docs/gateway.md)."""
 
     listen_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
     """Address the gateway listens on."""
@@ -363,7 +363,90 @@ class GatewaySettings(_Section):
     """TCP port the gateway listens on."""
 
     catalog_age_max_s: PositiveInt = 24 * 3600
-    """Oldest local catalog the gateway still answers `check` from, in seconds."""
+    """Oldest local catalog (since central published it) that payments are still accepted
+    against, in seconds; older, `pay` answers retry-later and `check` flags the answer stale."""
+
+    agents_path: AbsolutePath | None = None
+    """Payment agents' credentials and limits (TOML, mode 0600); unset means
+    <config dir>/agents.toml."""
+
+    catalog_path: AbsolutePath | None = None
+    """Local catalog the gateway reads; unset means <terminal.data_dir>/catalog.db."""
+
+    index_path: AbsolutePath | None = None
+    """The gateway's payment index (rebuilt from the journal); unset means
+    <terminal.data_dir>/gateway-index.db."""
+
+    requests_in_flight_max: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 128
+    """Most requests handled at once; beyond this the gateway answers retry-later at once."""
+
+    retry_after_s: Annotated[int, Field(strict=True, ge=1, le=3600)] = 2
+    """Seconds a client is told to wait (Retry-After) after an overload or temporary refusal."""
+
+    request_timeout_s: PositiveFloat = 10.0
+    """Longest time one request may take, body read and journal write included, in seconds."""
+
+    body_read_timeout_s: PositiveFloat = 5.0
+    """Longest time to receive a request body from a client, in seconds (slow clients get 408)."""
+
+    body_bytes_max: Annotated[int, Field(strict=True, ge=1024, le=1_048_576)] = 16_384
+    """Largest request body accepted, in bytes (larger bodies get 413)."""
+
+    keepalive_timeout_s: PositiveFloat = 15.0
+    """Idle or incomplete connections are closed after this many seconds."""
+
+    shutdown_timeout_s: PositiveFloat = 30.0
+    """On SIGTERM, how long in-flight requests may take to finish, in seconds."""
+
+    hmac_replay_window_s: Annotated[int, Field(strict=True, ge=5, le=3600)] = 300
+    """A signed JSON request's timestamp may differ from the gateway clock by at most this, in s."""
+
+    nonce_cache_entries_max: Annotated[int, Field(strict=True, ge=100, le=10_000_000)] = 200_000
+    """Most request nonces remembered for replay detection; when full, signed requests are
+    refused with retry-later rather than risk accepting a replay."""
+
+    auth_cache_entries_max: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1024
+    """Most verified Basic credentials remembered, so the slow password hash runs once each."""
+
+    password_checks_max: Annotated[int, Field(strict=True, ge=1, le=64)] = 2
+    """Most password hash computations running at once (each takes about 16 MiB and 50 ms)."""
+
+    registry_timezone: str = Field(default="Europe/Moscow", min_length=1, max_length=64)
+    """Time zone (IANA name) whose calendar days the per-agent daily registries follow."""
+
+    tls_cert_path: AbsolutePath | None = None
+    """Server certificate chain (PEM) for HTTPS; unset means plain HTTP (behind a trusted link)."""
+
+    tls_key_path: AbsolutePath | None = None
+    """Private key (PEM, mode 0600) of the server certificate."""
+
+    tls_client_ca_path: AbsolutePath | None = None
+    """CA certificates (PEM) that issue agents' client certificates; unset disables them."""
+
+    @field_validator("registry_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name such as Europe/Moscow") from None
+        return value
+
+    @field_validator("tls_key_path")
+    @classmethod
+    def _key_needs_cert(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("tls_cert_path") is None):
+            raise ValueError("tls_cert_path and tls_key_path must be set together")
+        return value
+
+    @field_validator("tls_client_ca_path")
+    @classmethod
+    def _client_ca_needs_tls(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("tls_cert_path") is None:
+            raise ValueError("client certificates need HTTPS: set tls_cert_path and tls_key_path")
+        return value
 
 
 class LoggingSettings(_Section):
