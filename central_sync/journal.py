@@ -1355,6 +1355,11 @@ async def open_from_settings(settings: Settings) -> Journal:
     )
 
 
+def schema_statements() -> list[str]:
+    """Every statement of every migration, in order (for tools and baselines)."""
+    return [statement for _, sql in MIGRATIONS for statement in _statements(sql)]
+
+
 def _statements(sql: str) -> Iterator[str]:
     """Split a migration into complete statements (triggers contain semicolons)."""
     pending = ""
