@@ -150,34 +150,9 @@ def raw_rows(work: Workload) -> list[tuple[list[tuple[Any, ...]], list[tuple[Any
             enrolled_ms=0,
         )
         plan = build_plan(terminal, batch, batch.entries, 0)
-        entries = [(tk, *row) for row in plan.entries]
-        payments = []
-        for i in plan.intents:
-            r = i.result
-            assert r is not None
-            payments.append(
-                (
-                    i.payment_id,
-                    tk,
-                    i.seq,
-                    i.ts_ms,
-                    i.amount_minor,
-                    i.currency,
-                    i.account,
-                    i.channel,
-                    i.agent,
-                    i.txn_id,
-                    i.surcharge_minor,
-                    r.outcome,
-                    r.seq,
-                    r.ts_ms,
-                    r.auth_code,
-                    r.rrn,
-                    r.masked_pan,
-                    r.card_brand,
-                    r.offline,
-                )
-            )
+        entries = [tuple(row) for row in plan.entries]
+        payments = [tuple(row) for row in plan.payments]
+        assert all(row.result_seq is not None for row in plan.payments)
         out.append((entries, payments))
     return out
 

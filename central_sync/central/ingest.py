@@ -42,9 +42,9 @@ from central_sync.central.storage import (
     ApplyPlan,
     DuplicateRow,
     EntryRow,
-    IntentRow,
     LedgerTransaction,
     MeterRow,
+    PaymentRow,
     ResultRow,
     ReversalRow,
     Storage,
@@ -97,8 +97,9 @@ def build_plan(
     into the payment row. Duplicates against what is already stored are found by
     the storage, under its unique constraints.
     """
+    tk = terminal.key
     entries: list[EntryRow] = []
-    intents: dict[str, IntentRow] = {}
+    payments: dict[str, PaymentRow] = {}
     pairs: dict[tuple[str, str], str] = {}
     duplicate_intents: dict[str, tuple[str, str]] = {}
     results: list[ResultRow] = []
@@ -107,19 +108,20 @@ def build_plan(
     duplicates: list[DuplicateRow] = []
     for entry in new:
         seq, kind, ts_ms, body = entry.seq, entry.kind, entry.ts_ms, entry.body
-        entries.append(EntryRow(seq, kind, ts_ms, entry.hash, entry.encoded))
+        entries.append(EntryRow(tk, seq, kind, ts_ms, entry.hash, entry.encoded))
         if kind == KIND_PAYMENT_INTENT:
             payment_id = body["payment_id"]
             agent = body.get("agent")
             txn_id = body.get("txn_id")
             pair: tuple[str, str] | None = None if agent is None else (agent, body["txn_id"])
-            if payment_id in intents or payment_id in duplicate_intents:
+            if payment_id in payments or payment_id in duplicate_intents:
                 reason, existing = "payment_id", payment_id
             elif pair is not None and pair in pairs:
                 reason, existing = "agent_txn_id", pairs[pair]
             else:
-                intents[payment_id] = IntentRow(
+                payments[payment_id] = PaymentRow(
                     payment_id,
+                    tk,
                     seq,
                     ts_ms,
                     body["amount_minor"],
@@ -129,6 +131,13 @@ def build_plan(
                     agent,
                     txn_id,
                     body.get("surcharge_minor") or 0,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
                     None,
                 )
                 if pair is not None:
@@ -151,19 +160,23 @@ def build_plan(
                 card_brand if type(card_brand) is str else None,
                 body.get("offline") is True,
             )
-            intent = intents.get(payment_id)
-            if intent is not None:
-                if intent.result is None:
+            payment = payments.get(payment_id)
+            if payment is not None:
+                if payment.result_seq is None:
                     # Positional rebuild: NamedTuple._replace is several times slower.
-                    intents[payment_id] = IntentRow(*intent[:-1], result)
+                    # The intent's 11 columns, then outcome, result_seq, result_ts_ms
+                    # and the result's remaining fields, in table order.
+                    payments[payment_id] = PaymentRow(
+                        *payment[:11], result.outcome, seq, ts_ms, *result[4:]
+                    )
                 else:
                     duplicates.append(
                         DuplicateRow(
                             seq,
                             kind,
                             payment_id,
-                            intent.agent,
-                            intent.txn_id,
+                            payment.agent,
+                            payment.txn_id,
                             "result-exists",
                             payment_id,
                         )
@@ -180,6 +193,7 @@ def build_plan(
         elif kind == KIND_METER_READING:
             meters.append(
                 MeterRow(
+                    tk,
                     seq,
                     ts_ms,
                     body["account"],
@@ -189,11 +203,11 @@ def build_plan(
                 )
             )
     return ApplyPlan(
-        terminal_key=terminal.key,
+        terminal_key=tk,
         terminal_id=terminal.terminal_id,
         from_seq=new[0].seq,
         entries=entries,
-        intents=list(intents.values()),
+        payments=list(payments.values()),
         results=results,
         reversals=reversals,
         meter_readings=meters,

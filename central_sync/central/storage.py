@@ -20,8 +20,12 @@ Payments are deduplicated permanently by unique constraints on ``payment_id`` an
 on ``(agent, txn_id)``; :meth:`LedgerTransaction.apply` inserts the new ones and
 records each duplicate in ``duplicates`` instead of as a second payment.
 
-Rows on the ingest hot path are NamedTuples (cheap to build per entry); records
-returned to callers are frozen dataclasses.
+Both backends implement this interface with the same code (``sql.py``); each
+keeps only its dialect and its connection, transaction and lock handling.
+
+Rows on the ingest hot path are NamedTuples whose fields are the table's columns
+in order, so a plan's rows go to the database as they are (cheap to build per
+entry, nothing reshaped); records returned to callers are frozen dataclasses.
 """
 
 from __future__ import annotations
@@ -99,6 +103,9 @@ class AuditRecord:
 
 
 class EntryRow(NamedTuple):
+    """A row of ``entries``, its columns in table order."""
+
+    terminal_key: int
     seq: int
     kind: str
     ts_ms: int
@@ -107,10 +114,16 @@ class EntryRow(NamedTuple):
     """The canonical bytes the terminal hashed."""
 
 
-class IntentRow(NamedTuple):
-    """A payment-intent, with its result merged when both came in one batch."""
+class PaymentRow(NamedTuple):
+    """A new row of ``payments``, its columns in table order.
+
+    Built from a payment-intent; the result columns are filled when the
+    payment-result came in the same batch, else None (a later batch's result
+    updates the row).
+    """
 
     payment_id: str
+    terminal_key: int
     seq: int
     ts_ms: int
     amount_minor: int
@@ -120,10 +133,19 @@ class IntentRow(NamedTuple):
     agent: str | None
     txn_id: str | None
     surcharge_minor: int
-    result: ResultRow | None
+    outcome: str | None
+    result_seq: int | None
+    result_ts_ms: int | None
+    auth_code: str | None
+    rrn: str | None
+    masked_pan: str | None
+    card_brand: str | None
+    offline: bool | None
 
 
 class ResultRow(NamedTuple):
+    """A payment-result whose intent is not in the same batch (it updates a stored payment)."""
+
     payment_id: str
     seq: int
     ts_ms: int
@@ -143,6 +165,9 @@ class ReversalRow(NamedTuple):
 
 
 class MeterRow(NamedTuple):
+    """A row of ``meter_readings``, its columns in table order."""
+
+    terminal_key: int
     seq: int
     ts_ms: int
     account: str
@@ -172,7 +197,7 @@ class ApplyPlan:
     terminal_id: str
     from_seq: int
     entries: Sequence[EntryRow]
-    intents: Sequence[IntentRow]
+    payments: Sequence[PaymentRow]
     results: Sequence[ResultRow]
     reversals: Sequence[ReversalRow]
     meter_readings: Sequence[MeterRow]
@@ -188,6 +213,7 @@ class ApplyPlan:
         assert self.entries[0].seq == self.from_seq
         assert self.entries[-1].seq == self.head_seq
         assert self.entries[-1].hash == self.head_hash
+        assert self.entries[0].terminal_key == self.terminal_key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -428,20 +454,3 @@ def open_storage(url: str, **options: Any) -> Storage:
     raise BadRequestError(
         f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgresql://"
     )
-
-
-def classify_unapplied_result(
-    payment_id: str, terminal_key: int, existing: tuple[int, str | None] | None, *, kind: str
-) -> str:
-    """Why a result or reversal for ``payment_id`` did not update a payment.
-
-    ``existing`` is (terminal_key, outcome) of the stored payment, or None: no
-    payment ('no-intent' — its intent was itself a duplicate, or never sent), a
-    payment of another terminal ('foreign-payment'), or this terminal's payment
-    that already has its result or reversal ('result-exists', 'reversal-exists').
-    """
-    if existing is None:
-        return "no-intent"
-    if existing[0] != terminal_key:
-        return "foreign-payment"
-    return "reversal-exists" if kind == "reversal" else "result-exists"

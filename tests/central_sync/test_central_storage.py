@@ -303,13 +303,7 @@ async def test_fork_alarm_and_audit_carry_the_detail(ledger_storage: Storage) ->
 # --- results and reversals that cannot update a payment --------------------------------------
 
 
-async def test_unapplied_results_and_reversals_are_classified(
-    ledger_storage: Storage, request: pytest.FixtureRequest
-) -> None:
-    if "postgres" in request.node.name:
-        # PostgreSQL's UPDATE ... FROM unnest(...) applies one of two results for
-        # the same payment and reports both as applied; fixed by the shared code.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="second result not recorded"))
+async def test_unapplied_results_and_reversals_are_classified(ledger_storage: Storage) -> None:
     a, b = Key(), Key()
     await enroll(ledger_storage, a)
     await enroll(ledger_storage, b)
