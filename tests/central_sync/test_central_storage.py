@@ -8,12 +8,17 @@ one behaviour to keep.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from central_sync.central.errors import BadRequestError, ConflictError, NotFoundError
 from central_sync.central.ingest import Ingestor
+from central_sync.central.sql import SqlConnection
+from central_sync.central.sqlite import SqliteStorage
 from central_sync.central.storage import Storage, TerminalState, open_storage
 from central_sync.central.synthetic import chain
 from tests.central_sync.central_support import NOW_MS, Key, batch, code_hash, enroll
@@ -401,3 +406,49 @@ async def test_entry_hashes_hold_the_received_bytes(ledger_storage: Storage) -> 
 async def test_open_storage_refuses_an_unknown_scheme() -> None:
     with pytest.raises(BadRequestError, match="unsupported database URL scheme"):
         open_storage("mysql://x")
+
+
+# --- the shared SQL and its backends ----------------------------------------------------------
+
+
+def test_applied_migrations_are_never_edited() -> None:
+    # A schema change is a NEW named migration; one a database may hold renders
+    # the same, byte for byte, in both dialects forever.
+    from central_sync.central import postgres, sqlite
+
+    rendered = {
+        dialect: [(name, hashlib.sha256(script.encode()).hexdigest()[:16]) for name, script in m]
+        for dialect, m in (("sqlite", sqlite.MIGRATIONS), ("postgres", postgres.MIGRATIONS))
+    }
+    assert rendered["sqlite"][:1] == [("0001_ledger", "e9815261012fdf3c")]
+    assert rendered["postgres"][:1] == [("0001_ledger", "3848485a78dfe42b")]
+    assert [n for n, _ in rendered["sqlite"]] == [n for n, _ in rendered["postgres"]]
+
+
+def test_postgres_numbers_placeholders_in_order() -> None:
+    from central_sync.central.postgres import numbered
+
+    assert numbered("UPDATE t SET a = ? WHERE b = ? AND c IN (?, ?)") == (
+        "UPDATE t SET a = $1 WHERE b = $2 AND c IN ($3, $4)"
+    )
+    assert numbered("SELECT 1") == "SELECT 1"
+
+
+async def test_sqlite_operation_that_suspends_is_refused_and_rolled_back(tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "central.db")
+    await storage.open()
+    try:
+        await storage.migrate()
+
+        async def suspends(conn: SqlConnection) -> None:
+            await conn.execute(
+                "INSERT INTO audit (ts_ms, actor, action, subject, detail)"
+                " VALUES (1, 'a', 'b', 'c', '{}')"
+            )
+            await asyncio.sleep(0)
+
+        with pytest.raises(AssertionError, match="suspended"):
+            await storage._write(suspends)
+        assert await storage.audit_records() == []
+    finally:
+        await storage.close()
