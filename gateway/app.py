@@ -45,6 +45,7 @@ from gateway.errors import (
     CatalogUnavailableError,
     ForbiddenError,
     GatewayError,
+    MethodNotAllowedError,
     OutcomeUnknownError,
     OverloadedError,
     PaymentForbiddenError,
@@ -52,6 +53,7 @@ from gateway.errors import (
     PaymentNotFoundError,
     RateLimitedError,
     RetryLaterError,
+    RouteNotFoundError,
     SlowClientError,
     TechnicalRefusalError,
     TransactionConflictError,
@@ -90,6 +92,8 @@ HTTP_STATUS: Final[tuple[tuple[type[GatewayError], int], ...]] = (
     (PaymentForbiddenError, 403),
     (AccountNotFoundError, 404),
     (PaymentNotFoundError, 404),
+    (RouteNotFoundError, 404),
+    (MethodNotAllowedError, 405),
     (SlowClientError, 408),
     (PaymentInFlightError, 409),
     (BodyTooLargeError, 413),
@@ -121,7 +125,9 @@ def _retry_after_s(request: web.Request, exc: GatewayError) -> int | None:
 
 def _error_response(request: web.Request, exc: GatewayError) -> web.Response:
     retry_after = _retry_after_s(request, exc)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if isinstance(exc, MethodNotAllowedError):
+        headers["Allow"] = ", ".join(exc.allowed)
     if request[audit_key].protocol == "osmp":
         return osmp_handlers.error_response(request, exc, headers)
     status = http_status_of(exc)
@@ -131,12 +137,15 @@ def _error_response(request: web.Request, exc: GatewayError) -> web.Response:
 
 
 def _http_exception_error(exc: web.HTTPException) -> GatewayError | None:
+    """aiohttp's own refusals (router, body size) as domain errors."""
     if exc.status == 413:
         return BodyTooLargeError("request body is too large")
     if exc.status == 404:
-        return BadRequestError("no such resource")
-    if exc.status == 405:
-        return BadRequestError("method not allowed here")
+        return RouteNotFoundError("no such resource")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return MethodNotAllowedError(
+            "method not allowed here", allowed=tuple(sorted(exc.allowed_methods))
+        )
     return None
 
 
@@ -166,10 +175,7 @@ async def error_middleware(
         mapped = _http_exception_error(exc)
         if mapped is None:
             raise
-        if exc.status in (404, 405) and entry.protocol == "json":
-            response = json_handlers.problem(mapped, exc.status, None)
-        else:
-            error = mapped
+        error = mapped
     if error is not None:
         entry.outcome = error.code
         rt.count(error.code)
@@ -310,14 +316,15 @@ def create_app(
     )
     app[settings_key] = settings
     app[journal_opener_key] = open_journal or open_from_settings
+    policy = AccountPolicy(
+        length_min=d.virtual_number_length_min,
+        length_max=min(d.virtual_number_length_max, 32),
+        check=d.virtual_number_check,
+    )
     app[runtime_key] = Runtime(
         settings=settings,
         agents=agents,
-        policy=AccountPolicy(
-            length_min=d.virtual_number_length_min,
-            length_max=min(d.virtual_number_length_max, 32),
-            check=d.virtual_number_check,
-        ),
+        policy=policy,
         clock_ms=clock,
         basic=BasicAuthenticator(
             agents, cache_entries_max=g.auth_cache_entries_max, checks_max=g.password_checks_max
@@ -330,7 +337,9 @@ def create_app(
         ),
         limiter=RateLimiter(lambda: time.monotonic()),
         in_flight_max=g.requests_in_flight_max,
-        openapi_json=openapi_document_bytes(),
+        openapi_json=openapi_document_bytes(
+            account_length_min=policy.length_min, account_length_max=policy.length_max
+        ),
     )
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_on_shutdown)

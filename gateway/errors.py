@@ -41,6 +41,22 @@ class UnknownCommandError(BadRequestError):
     code = "unknown-command"
 
 
+class RouteNotFoundError(GatewayError):
+    """No such resource."""
+
+    code = "not-found"
+
+
+class MethodNotAllowedError(GatewayError):
+    """The resource exists but not for this method; ``allowed`` lists the methods that are."""
+
+    code = "method-not-allowed"
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
 class BodyTooLargeError(GatewayError):
     """The request body is larger than ``gateway.body_bytes_max``."""
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 from aiohttp import web
@@ -119,13 +120,30 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+_WHOLE_ABS_MAX = Decimal(10**15)
+
+
+def _number(text: str) -> int | Decimal:
+    """A JSON number with a fraction or exponent, read exactly (never as a float).
+
+    JSON has one number type, and JSON Schema calls 100.0 and 1e2 integers, so
+    they are the integer 100; 100.5 stays a Decimal, which the models refuse
+    where an integer is required: money is whole kopecks.
+    """
+    value = Decimal(text)
+    if abs(value) <= _WHOLE_ABS_MAX and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
 def parse_json_body(body: bytes) -> Any:
-    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity; BadRequestError otherwise."""
+    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, no floats; else BadRequestError."""
     try:
         return json.loads(
             body.decode("utf-8"),
             object_pairs_hook=_no_duplicates,
             parse_constant=_refuse_constant,
+            parse_float=_number,
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         message = "body is not valid JSON" if not isinstance(exc, ValueError) else str(exc)

@@ -64,7 +64,7 @@ def _localized() -> dict[str, Any]:
     }
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(account_pattern: str) -> dict[str, Any]:
     minor = {"type": "integer", "description": "Money in kopecks (minor units); never a float."}
     return {
         "Problem": {
@@ -151,8 +151,8 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "account": {
                     "type": "string",
-                    "pattern": "^[0-9]{1,32}$",
-                    "description": "Virtual number (the deployment's length and check digit).",
+                    "pattern": account_pattern,
+                    "description": "Virtual number; its check digit is checked too (422).",
                 },
                 "amount_minor": {**minor, "minimum": 1, "maximum": 10**12},
                 "currency": {"type": "string", "enum": ["RUB"], "default": "RUB"},
@@ -217,8 +217,11 @@ query string as sent (or empty), the timestamp, the nonce, the key id, the Idemp
 (or empty), and the lowercase hex SHA-256 of the body. Money is integer kopecks everywhere."""
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document as a dict."""
+def openapi_document(
+    *, account_length_min: int = 6, account_length_max: int = 12
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document as a dict, for this deployment's account number lengths."""
+    account_pattern = f"^[0-9]{{{account_length_min},{account_length_max}}}$"
     signed: list[dict[str, list[str]]] = [
         {"keyId": [], "timestamp": [], "nonce": [], "signature": []}
     ]
@@ -251,7 +254,7 @@ def openapi_document() -> dict[str, Any]:
                             "name": "account",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,32}$"},
+                            "schema": {"type": "string", "pattern": account_pattern},
                         }
                     ],
                     "responses": {
@@ -362,7 +365,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(account_pattern),
             "securitySchemes": {
                 "keyId": {"type": "apiKey", "in": "header", "name": "X-LP-Key-Id"},
                 "timestamp": {"type": "apiKey", "in": "header", "name": "X-LP-Timestamp"},
@@ -373,5 +376,8 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-def openapi_document_bytes() -> bytes:
-    return json.dumps(openapi_document(), ensure_ascii=False, indent=1).encode("utf-8")
+def openapi_document_bytes(*, account_length_min: int = 6, account_length_max: int = 12) -> bytes:
+    document = openapi_document(
+        account_length_min=account_length_min, account_length_max=account_length_max
+    )
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")

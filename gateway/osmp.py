@@ -73,6 +73,8 @@ FIELDS_MAX: Final = 80
 """Most ``<fields>`` entries in one answer (holder, balance, one per service)."""
 
 _NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Characters XML 1.0 cannot carry at all (section 2.2), escaped or not.
+_XML_INVALID: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _DATE_RE: Final = re.compile(r"[0-9]{14}")
 
 
@@ -304,6 +306,10 @@ class OsmpResponse:
 _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
+def _text(value: str) -> str:
+    return escape(_XML_INVALID.sub("\ufffd", value))
+
+
 def render_response(response: OsmpResponse) -> bytes:
     """The answer's XML bytes (UTF-8).
 
@@ -312,17 +318,18 @@ def render_response(response: OsmpResponse) -> bytes:
     """
     parts = ["<response>"]
     if response.osmp_txn_id is not None:
-        parts.append(f"<osmp_txn_id>{escape(response.osmp_txn_id)}</osmp_txn_id>")
+        parts.append(f"<osmp_txn_id>{_text(response.osmp_txn_id)}</osmp_txn_id>")
     if response.prv_txn is not None:
         parts.append(f"<prv_txn>{response.prv_txn}</prv_txn>")
     if response.sum_minor is not None:
         parts.append(f"<sum>{money.format_minor(response.sum_minor)}</sum>")
     parts.append(f"<result>{int(response.result)}</result>")
-    parts.append(f"<comment>{escape(response.comment)}</comment>")
+    parts.append(f"<comment>{_text(response.comment)}</comment>")
     if response.fields:
         parts.append("<fields>")
         for i, (name, value) in enumerate(response.fields, start=1):
-            parts.append(f"<field{i} name={quoteattr(name)}>{escape(value)}</field{i}>")
+            name_attr = quoteattr(_XML_INVALID.sub("\ufffd", name))
+            parts.append(f"<field{i} name={name_attr}>{_text(value)}</field{i}>")
         parts.append("</fields>")
     parts.append("</response>\n")
     return _XML_DECLARATION + "".join(parts).encode("utf-8")

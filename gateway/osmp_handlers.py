@@ -65,6 +65,8 @@ OSMP_RESULT: Final[tuple[tuple[type[GatewayError], OsmpResult], ...]] = (
 HTTP_STATUS: Final[tuple[tuple[type[GatewayError], int], ...]] = (
     (errors.AuthenticationError, 401),
     (errors.ForbiddenError, 403),
+    (errors.RouteNotFoundError, 404),
+    (errors.MethodNotAllowedError, 405),
     (errors.SlowClientError, 408),
     (errors.BodyTooLargeError, 413),
 )
