@@ -207,6 +207,53 @@ class CentralSettings(_Section):
         return bytes.fromhex(self.public_key) if self.public_key else None
 
 
+class SyncSettings(_Section):
+    """The sync agent: forwards the journal to central and pulls the catalog down."""
+
+    batch_entries_max: Annotated[int, Field(strict=True, gt=0, le=20_000)] = 10_000
+    """Most journal entries in one uploaded batch (central refuses more than 20,000)."""
+
+    batch_bytes_max: Annotated[int, Field(strict=True, ge=64 * 1024, le=32 * 1024 * 1024)] = (
+        4 * 1024 * 1024
+    )
+    """Largest signed batch before compression, in bytes (central's default bound is 32 MiB)."""
+
+    response_timeout_s: PositiveFloat = 60.0
+    """How long to wait for central's answer to one uploaded batch, in seconds."""
+
+    backoff_initial_s: PositiveFloat = 1.0
+    """Upper bound of the first retry delay after a failed upload, in seconds (full jitter)."""
+
+    backoff_max_s: PositiveFloat = 300.0
+    """Upper bound of any retry delay, however many uploads failed in a row, in seconds."""
+
+    idle_poll_interval_s: PositiveFloat = 1.0
+    """How often the agent looks for new journal entries when everything is sent, in seconds."""
+
+    heartbeat_interval_s: PositiveFloat = 60.0
+    """Time between heartbeats (queue depth, versions, device health) to central, in seconds."""
+
+    catalog_poll_interval_s: PositiveFloat = 300.0
+    """Time between asking central for a newer catalog release, in seconds."""
+
+    catalog_download_timeout_s: PositiveFloat = 600.0
+    """Longest a catalog release download may take, in seconds."""
+
+    catalog_bytes_max: Annotated[int, Field(strict=True, gt=0, le=4 * 1024**3)] = 1024**3
+    """Largest catalog release the agent downloads, in bytes."""
+
+    tls_ca_file: AbsolutePath | None = None
+    """CA certificates (PEM) that central's TLS certificate must chain to; unset: system CAs."""
+
+    @field_validator("backoff_max_s")
+    @classmethod
+    def _max_not_below_initial(cls, value: float, info: ValidationInfo) -> float:
+        initial = info.data.get("backoff_initial_s")
+        if isinstance(initial, int | float) and value < initial:
+            raise ValueError("must not be less than sync.backoff_initial_s")
+        return value
+
+
 class DeploymentSettings(_Section):
     """Settings shared by every terminal of one deployment (one operator, one city)."""
 
@@ -339,6 +386,41 @@ class KioskSettings(_Section):
 
     service_pin_hash: SecretStr = SecretStr("")
     """Hash of the technicians' service-mode PIN (secret); empty disables service mode."""
+
+    pin_attempts_max: Annotated[int, Field(strict=True, ge=1, le=20)] = 5
+    """Wrong service-mode PINs in a row before PIN entry is locked for pin_lockout_s."""
+
+    pin_lockout_s: Annotated[int, Field(strict=True, ge=10, le=86_400)] = 300
+    """Seconds PIN entry stays locked after pin_attempts_max wrong PINs."""
+
+    catalog_path: AbsolutePath | None = None
+    """Local catalog file the kiosk reads; unset means <terminal.data_dir>/catalog.db."""
+
+    receipt_header: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=lambda: ["lobbypay"], max_length=8
+    )
+    """Lines printed at the top of every receipt (operator name, address), at most 8."""
+
+    receipt_width_chars: Annotated[int, Field(strict=True, ge=32, le=64)] = 42
+    """Paper width of the receipt printer in characters (32, 42 or 48 for 58/80 mm rolls)."""
+
+    card_timeout_s: Annotated[int, Field(strict=True, ge=10, le=255)] = 60
+    """How long the payment terminal waits for the resident's card, in seconds."""
+
+    recovery_timeout_s: Annotated[int, Field(strict=True, ge=5, le=3600)] = 60
+    """How long the kiosk keeps asking the terminal about a payment whose answer was lost, in s."""
+
+    online_check_interval_s: Annotated[int, Field(strict=True, ge=5, le=3600)] = 30
+    """Seconds between checks that central is reachable (the staff line's online/offline)."""
+
+    online_check_timeout_s: PositiveFloat = 2.0
+    """Timeout of one reachability check of central, in seconds."""
+
+    serve_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    """Address `lobbypay kiosk --serve` listens on for the kiosk browser."""
+
+    serve_port: Port = 8000
+    """TCP port `lobbypay kiosk --serve` listens on for the kiosk browser."""
 
     @field_validator("languages")
     @classmethod
@@ -488,6 +570,9 @@ class Settings(BaseSettings):
 
     central: CentralSettings = CentralSettings()
     """Where the central ledger is and how to recognise it."""
+
+    sync: SyncSettings = SyncSettings()
+    """The sync agent: batch bounds, timeouts, backoff, heartbeat and catalog intervals."""
 
     deployment: DeploymentSettings = DeploymentSettings()
     """Settings shared by every terminal of one deployment."""
