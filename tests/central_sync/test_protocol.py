@@ -416,6 +416,24 @@ def _entry_value(body: dict[str, Any], index: int) -> dict[str, Any]:
             MalformedError,
             "kind",
         ),
+        (
+            lambda b: _set_entry(
+                b, 0, canonical.encode({**_entry_value(b, 0), "kind": ["payment-intent"]}).decode()
+            ),
+            MalformedError,
+            "kind",
+        ),
+        (
+            lambda b: _set_entry(
+                b,
+                1,
+                canonical.encode(
+                    {**_entry_value(b, 1), "body": {**_entry_value(b, 1)["body"], "outcome": []}}
+                ).decode(),
+            ),
+            MalformedError,
+            "outcome",
+        ),
     ],
 )
 def test_batch_signed_by_the_terminal_but_inconsistent_is_rejected(
@@ -477,6 +495,30 @@ def test_fast_canonical_decode_agrees_with_canonical_decode(value: Any, spaces: 
     except MalformedError:
         got = MalformedError
     assert got == expected
+
+
+def _integers(value: Any) -> list[int]:
+    if isinstance(value, dict):
+        return [i for item in value.values() for i in _integers(item)]
+    if isinstance(value, list):
+        return [i for item in value for i in _integers(item)]
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else []
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values)
+def test_long_integer_screen_never_passes_an_integer_beyond_64_bits(value: Any) -> None:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if not protocol._may_hold_long_ints(text.encode("utf-8", "surrogatepass")):
+        assert all(abs(i) <= canonical.INT_ABS_MAX for i in _integers(value))
+
+
+def test_long_integer_screen_ignores_digits_inside_strings(term: Key) -> None:
+    # The first batch carries the all-zero genesis hash: 64 digits, in a string.
+    message = zlib.decompress(build(synthetic_entries(21, 3), term).data)
+    assert b'"prev_hash":"' + b"0" * 64 in message
+    assert not protocol._may_hold_long_ints(message)
+    assert protocol._may_hold_long_ints(b'{"n":-1234567890123456789}')
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
