@@ -87,6 +87,10 @@ class IngestResult:
         assert (self.ack is None) != (self.refusal is None)
 
 
+def _text(value: object) -> str | None:
+    return value if type(value) is str else None
+
+
 def build_plan(
     terminal: TerminalRecord, batch: VerifiedBatch, new: Sequence[VerifiedEntry], now_ms: int
 ) -> ApplyPlan:
@@ -95,10 +99,16 @@ def build_plan(
     Within the batch, a second intent with a payment_id or (agent, txn_id) seen
     earlier in it is a duplicate; a result whose intent is in the batch is merged
     into the payment row. Duplicates against what is already stored are found by
-    the storage, under its unique constraints.
+    the storage, under its unique constraints. Optional text fields of a result
+    that are not strings are stored as NULL.
+
+    Runs once per entry of every upload: rows are built with ``tuple.__new__``
+    (a NamedTuple's own ``__new__`` is a Python function, several times slower).
     """
     tk = terminal.key
+    new_row = tuple.__new__
     entries: list[EntryRow] = []
+    add_entry = entries.append
     payments: dict[str, PaymentRow] = {}
     pairs: dict[tuple[str, str], str] = {}
     duplicate_intents: dict[str, tuple[str, str]] = {}
@@ -106,9 +116,8 @@ def build_plan(
     reversals: list[ReversalRow] = []
     meters: list[MeterRow] = []
     duplicates: list[DuplicateRow] = []
-    for entry in new:
-        seq, kind, ts_ms, body = entry.seq, entry.kind, entry.ts_ms, entry.body
-        entries.append(EntryRow(tk, seq, kind, ts_ms, entry.hash, entry.encoded))
+    for seq, kind, ts_ms, body, digest, encoded in new:
+        add_entry(new_row(EntryRow, (tk, seq, kind, ts_ms, digest, encoded)))
         if kind == KIND_PAYMENT_INTENT:
             payment_id = body["payment_id"]
             agent = body.get("agent")
@@ -119,26 +128,29 @@ def build_plan(
             elif pair is not None and pair in pairs:
                 reason, existing = "agent_txn_id", pairs[pair]
             else:
-                payments[payment_id] = PaymentRow(
-                    payment_id,
-                    tk,
-                    seq,
-                    ts_ms,
-                    body["amount_minor"],
-                    body["currency"],
-                    body["account"],
-                    body.get("channel") or "",
-                    agent,
-                    txn_id,
-                    body.get("surcharge_minor") or 0,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
+                payments[payment_id] = new_row(
+                    PaymentRow,
+                    (
+                        payment_id,
+                        tk,
+                        seq,
+                        ts_ms,
+                        body["amount_minor"],
+                        body["currency"],
+                        body["account"],
+                        body.get("channel") or "",
+                        agent,
+                        txn_id,
+                        body.get("surcharge_minor") or 0,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                    ),
                 )
                 if pair is not None:
                     pairs[pair] = payment_id
@@ -147,27 +159,20 @@ def build_plan(
             duplicates.append(DuplicateRow(seq, kind, payment_id, agent, txn_id, reason, existing))
         elif kind == KIND_PAYMENT_RESULT:
             payment_id = body["payment_id"]
-            auth_code, rrn = body.get("auth_code"), body.get("rrn")
-            masked_pan, card_brand = body.get("masked_pan"), body.get("card_brand")
-            result = ResultRow(
-                payment_id,
-                seq,
-                ts_ms,
-                body["outcome"],
-                auth_code if type(auth_code) is str else None,
-                rrn if type(rrn) is str else None,
-                masked_pan if type(masked_pan) is str else None,
-                card_brand if type(card_brand) is str else None,
+            fields = (
+                _text(body.get("auth_code")),
+                _text(body.get("rrn")),
+                _text(body.get("masked_pan")),
+                _text(body.get("card_brand")),
                 body.get("offline") is True,
             )
             payment = payments.get(payment_id)
             if payment is not None:
                 if payment.result_seq is None:
-                    # Positional rebuild: NamedTuple._replace is several times slower.
-                    # The intent's 11 columns, then outcome, result_seq, result_ts_ms
-                    # and the result's remaining fields, in table order.
-                    payments[payment_id] = PaymentRow(
-                        *payment[:11], result.outcome, seq, ts_ms, *result[4:]
+                    # The intent's 11 columns, then outcome, result_seq,
+                    # result_ts_ms and the result's fields, in table order.
+                    payments[payment_id] = new_row(
+                        PaymentRow, (*payment[:11], body["outcome"], seq, ts_ms, *fields)
                     )
                 else:
                     duplicates.append(
@@ -185,7 +190,7 @@ def build_plan(
                 reason, existing = duplicate_intents[payment_id]
                 duplicates.append(DuplicateRow(seq, kind, payment_id, None, None, reason, existing))
             else:
-                results.append(result)
+                results.append(ResultRow(payment_id, seq, ts_ms, body["outcome"], *fields))
         elif kind == KIND_REVERSAL:
             reversals.append(
                 ReversalRow(body["payment_id"], seq, ts_ms, str(body.get("reason") or ""))
