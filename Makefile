@@ -39,8 +39,13 @@ typecheck:
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Every benchmark's quick run; each prints figures beside its own baselines.
+BENCHES := journal zvt sync catalog gateway kiosk agent_flush
+
 bench: setup
-	$(BIN)/python bench/journal.py
+	@for b in $(BENCHES); do \
+	  if [ -f bench/$$b.py ]; then echo "== bench/$$b.py --quick"; $(BIN)/python bench/$$b.py --quick || exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
