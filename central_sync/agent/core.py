@@ -346,6 +346,7 @@ class SyncAgent:
         self._entries_max_now = self.config.batch_entries_max
         self._resend_from: int | None = None
         self._last_batch: OutgoingBatch | None = None
+        self._acked: int | None = None
         self._marked_sent_through = 0
         self._immediate = 0
         self._prefetch: asyncio.Task[OutgoingBatch | None] | None = None
@@ -407,7 +408,7 @@ class SyncAgent:
     async def upload_step(self) -> UploadResult:
         """Send one batch (if anything is pending) and act on central's answer."""
         self._wake.clear()
-        acked = await self.journal.acknowledged_through()
+        acked = await self._acknowledged_through()
         start = self._resend_from if self._resend_from is not None else acked + 1
         try:
             taken = await self._take_prefetch(start)
@@ -472,6 +473,8 @@ class SyncAgent:
             return self._immediate_or_retry("gap", decision.message)
         if decision.action is Action.SHRINK:
             if batch.entry_count == 1:
+                if decision.refusal is None:  # unverified: not enough to stop on
+                    return self._retry(decision.reason, decision.message)
                 return self._final_local("entry-too-large", decision.message)
             self._entries_max_now = max(1, batch.entry_count // 2)
             return self._immediate_or_retry("too-large", decision.message)
@@ -479,6 +482,12 @@ class SyncAgent:
             return self._retry(decision.reason, decision.message, decision.retry_after_s)
         assert decision.refusal is not None
         return self._final(decision.refusal)
+
+    async def _acknowledged_through(self) -> int:
+        # Only this agent moves the mark, so it is read from the journal once.
+        if self._acked is None:
+            self._acked = await self.journal.acknowledged_through()
+        return self._acked
 
     def _reusable(self, start: int) -> OutgoingBatch | None:
         """The batch sent last, if the next one would start at the same seq.
@@ -536,6 +545,7 @@ class SyncAgent:
         for attempt in range(2):
             try:
                 await self.journal.mark_acknowledged(ack.acked_seq, ack.head_hash)
+                self._acked = max(self._acked or 0, ack.acked_seq)
                 return None
             except (JournalWriteError, JournalUnavailableError, JournalBusyError) as exc:
                 return self._retry("journal", str(exc))

@@ -22,7 +22,9 @@ signed refusal ``too-large``                       SHRINK     halve the batch, r
 signed refusal ``retry-later``                     BACK_OFF   wait (>= Retry-After)
 signed refusal ``revoked`` / ``quarantined`` /     STOP       stop uploading, report
 ``unknown-terminal`` / ``rejected``                           loudly, keep the journal
-unsigned or unverifiable answer, any status        BACK_OFF   never trusted to stop a
+unsigned or unverifiable HTTP 413                   SHRINK     (a proxy's body limit;
+                                                              sending less is safe)
+unsigned or unverifiable answer, other status      BACK_OFF   never trusted to stop a
                                                               terminal or ack entries
 =================================================  =========  =======================
 
@@ -112,6 +114,14 @@ def decide(
             body, central_public_key=central_public_key, terminal_id=terminal_id, request=sent.data
         )
     except protocol.SyncProtocolError as exc:
+        if status == 413:
+            # A proxy's body limit, or central refusing by Content-Length before it
+            # read (and could name) the request: sending less is safe either way.
+            return Decision(
+                action=Action.SHRINK,
+                reason="too-large",
+                message=f"HTTP 413 answer did not verify ({exc.reason}: {exc})",
+            )
         if status >= 500 or status == 429:
             reason, what = "central-unavailable", f"central answered HTTP {status}"
         else:
