@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -200,10 +201,11 @@ def statement_document(
             line(left)
             line(right.rjust(width_chars))
             return
-        while len(left) > room:
-            elements.append(TextLine(text=left[:room]))
-            left = left[room:]
-        elements.append(TextLine(text=left.ljust(width_chars - len(right)) + right))
+        wrapped = textwrap.wrap(left, room, break_long_words=True) or [""]
+        for part in wrapped[:-1]:
+            elements.append(TextLine(text=part))
+        # The amount goes on the last line of the wrapped text, flush right.
+        elements.append(TextLine(text=wrapped[-1].ljust(width_chars - len(right)) + right))
 
     for i, text in enumerate(header):
         line(text, Style(bold=i == 0, align=Align.CENTER))

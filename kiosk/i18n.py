@@ -216,6 +216,8 @@ MESSAGES: Final[Mapping[Lang, Mapping[str, str]]] = {
         "alarm.recovered": "платёж восстановлен после сбоя, чек не выдан",
         "alarm.reversal_failed": "не удалось отменить платёж в терминале",
         "alarm.terminal_down": "терминал оплаты недоступен",
+        "alarm.unattributed": "операция терминала не сопоставлена с платежом — сверить с банком",
+        "alarm.journal": "ошибка журнала платежей",
     },
     "en": {
         "back": "Back",
@@ -400,6 +402,8 @@ MESSAGES: Final[Mapping[Lang, Mapping[str, str]]] = {
         "alarm.recovered": "payment recovered after a crash; no receipt was handed out",
         "alarm.reversal_failed": "a payment could not be reversed on the terminal",
         "alarm.terminal_down": "payment terminal not available",
+        "alarm.unattributed": "a terminal transaction matches no payment: reconcile with the bank",
+        "alarm.journal": "payment journal fault",
     },
 }
 

@@ -1027,7 +1027,9 @@ class KioskServices:
             decision.reason,
         )
         if decision.alarm:
-            self._alarm("payment_unknown")
+            # The terminal's last transaction could not be attributed: staff
+            # reconcile it with the bank's registry (kept until cleared).
+            self._alarm("unattributed")
         if machine is None:
             machine = PaymentMachine(record.payment_id)
             for event in (PaymentEvent.INTENT_WRITTEN, PaymentEvent.TERMINAL_ASKED):
