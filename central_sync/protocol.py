@@ -289,7 +289,9 @@ def _fast_canonical_decode(text: str, *, full_check: bool) -> Any:
 # Digits become "d"; what may stand before a number in canonical JSON (":" for a
 # member, "[" or "," for an element, "-" for its sign) becomes "p".
 _NUMBER_MAP = bytes.maketrans(b"0123456789:[,-", b"ddddddddddpppp")
-_LONG_NUMBER = b"p" + b"d" * (_INT_DIGITS_SAFE + 1)
+_LONG_DIGITS = b"d" * (_INT_DIGITS_SAFE + 1)
+_DIGIT_RUN = re.compile(rb"d+")
+_BEFORE_NUMBER = ord("p")
 
 
 def _may_hold_long_ints(data: bytes) -> bool:
@@ -299,11 +301,19 @@ def _may_hold_long_ints(data: bytes) -> bool:
     a run of digits inside a string — a hex hash, the all-zero genesis hash —
     follows a quote or a letter and does not count, so such batches keep the
     fast path. Text that is not canonical is refused by the round-trip check
-    before this answer is relied on. One C pass to map, one search: much faster
-    than a regular expression.
+    before this answer is relied on. One C pass to map, then C searches:
+    much faster than a regular expression over the text.
     """
     mapped = data.translate(_NUMBER_MAP)
-    return mapped.find(_LONG_NUMBER) >= 0 or mapped.startswith(_LONG_NUMBER[1:])
+    start = mapped.find(_LONG_DIGITS)
+    while start >= 0:
+        # The leftmost match from where the search began starts a run of digits.
+        if start == 0 or mapped[start - 1] == _BEFORE_NUMBER:
+            return True
+        run = _DIGIT_RUN.match(mapped, start)
+        assert run is not None  # mapped[start] is a digit
+        start = mapped.find(_LONG_DIGITS, run.end())
+    return False
 
 
 def canonical_text(value: Any) -> str:
@@ -872,7 +882,10 @@ class BatchEnvelope:
 
     terminal_id: str
     wire_bytes: int
+    _message: bytes = field(repr=False)
+    """The decompressed message, as received."""
     _text: str = field(repr=False)
+    """The same, decoded."""
     _value: Mapping[str, Any] = field(repr=False)
     _limits: BatchLimits = field(repr=False)
     _may_hold_long_ints: bool = field(repr=False)
@@ -942,6 +955,7 @@ def open_batch(data: bytes, *, limits: BatchLimits = DEFAULT_LIMITS) -> BatchEnv
     return BatchEnvelope(
         terminal_id=terminal_id,
         wire_bytes=len(data),
+        _message=message,
         _text=text,
         _value=value,
         _limits=limits,
@@ -957,6 +971,28 @@ def verify_batch(
 
 
 _ENTRY_KEYS = frozenset({"body", "kind", "seq", "ts_ms"})
+_BATCH_HEAD = '{"body":{"entries":['
+
+
+def _is_spliced(text: str, entry_texts: Sequence[str], tail: str) -> bool:
+    """True if ``text`` is ``{"body":{"entries":[`` + the entry texts joined by "," + ``tail``.
+
+    The same test as building that string (:func:`_batch_texts`) and comparing,
+    without copying the whole message twice: each piece is compared in place.
+    """
+    starts = text.startswith
+    if not starts(_BATCH_HEAD):
+        return False
+    pos = len(_BATCH_HEAD)
+    for index, entry_text in enumerate(entry_texts):
+        if index:
+            if not starts(",", pos):
+                return False
+            pos += 1
+        if not starts(entry_text, pos):
+            return False
+        pos += len(entry_text)
+    return len(text) == pos + len(tail) and starts(tail, pos)
 
 
 def _verify(envelope: BatchEnvelope, public_key: bytes) -> VerifiedBatch:
@@ -970,21 +1006,29 @@ def _verify(envelope: BatchEnvelope, public_key: bytes) -> VerifiedBatch:
     header = {k: v for k, v in body.items() if k != "entries"}
 
     # 1. Canonical form and signature, before any meaning is read. One C call
-    #    per entry encodes it; the spliced whole must be the received text.
+    #    per entry encodes it; the received text must be exactly those texts
+    #    spliced into the canonical envelope (_batch_texts), compared in place.
     c_encode = _c_encode
     try:
         texts = ["".join(c_encode(v, 0)) for v in values]
-        rebuilt = _batch_texts(header, texts, value["sig"], value["v"])
+        rest = "".join(c_encode(header, 0))  # '{"from_seq":...}', never '{}'
     except (ValueError, RecursionError, TypeError):
         raise MalformedError("batch cannot be re-encoded canonically") from None
-    if rebuilt != envelope._text:
+    signed_tail = ',"type":"' + BATCH_TYPE + '","v":' + str(value["v"]) + "}"
+    sig_member = ',"sig":"' + value["sig"] + '"'
+    if not _is_spliced(envelope._text, texts, "]," + rest[1:] + sig_member + signed_tail):
         raise MalformedError("batch is valid JSON but not in canonical form")
     if envelope._may_hold_long_ints:
         try:
             canonical.encode(value)  # the slow walk: integers beyond 64 bits, depth
         except canonical.CanonicalError as exc:
             raise MalformedError(str(exc)) from None
-    signing_input = _utf8(_batch_texts(header, texts, None, value["v"]))
+    # The signing input is the message without its sig member; the tail after
+    # the body is ASCII, so it is cut from the received bytes, not re-encoded.
+    message = envelope._message
+    cut = len(message) - len(sig_member) - len(signed_tail)
+    assert message[cut:] == (sig_member + signed_tail).encode()  # canonical, checked above
+    signing_input = b"".join((memoryview(message)[:cut], signed_tail.encode()))
     _check_signature(public_key, bytes.fromhex(value["sig"]), signing_input, BATCH_TYPE)
 
     # 2. Structure, chain and summary.
