@@ -42,7 +42,7 @@ import secrets
 import stat
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
@@ -75,6 +75,7 @@ _HASH_RE: Final = re.compile(
 _KEY_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HEX_RE: Final = re.compile(r"(?:[0-9a-f]{2}){32,64}")
 _FP_RE: Final = re.compile(r"[0-9a-f]{64}")
+IP_DECISIONS_MAX: Final = 1024
 
 Protocol = Literal["osmp", "json"]
 _DEFAULT_PROTOCOLS: Final[tuple[Protocol, ...]] = ("osmp",)
@@ -270,6 +271,7 @@ class Agent:
     lang: Literal["ru", "en"]
     password_hash: str | None
     cert_fingerprints: frozenset[str]
+    _ip_decisions: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         assert re.fullmatch(AGENT_ID_PATTERN, self.id)
@@ -283,6 +285,18 @@ class Agent:
         """Whether a request from ``address`` may come from this agent."""
         if address is None:
             return False
+        # Decisions are remembered per agent object (parsing an address costs far
+        # more than a dict lookup); an agent is immutable, so they never go stale.
+        cache = self._ip_decisions
+        allowed = cache.get(address)
+        if allowed is None:
+            allowed = self._ip_allowed(address)
+            if len(cache) >= IP_DECISIONS_MAX:
+                cache.clear()  # bounded; an agent calls from a handful of addresses
+            cache[address] = allowed
+        return allowed
+
+    def _ip_allowed(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

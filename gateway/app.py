@@ -5,16 +5,17 @@ service are opened in ``app.cleanup_ctx`` (and closed there, after in-flight
 payments finished); app state lives under ``web.AppKey``s; the URL table is in
 ``routes.py``, the handlers in ``osmp_handlers.py`` and ``json_handlers.py``.
 
-Two middlewares, outermost first:
+One middleware, :func:`error_middleware`, does what every request needs, in
+one layer because it is on every request's path:
 
-* :func:`error_middleware` bounds the request's time, maps every
-  :class:`~gateway.errors.GatewayError` to the answer of the request's protocol
-  (OSMP XML with a result code, or JSON problem details with an HTTP status:
-  the only two tables that know those codes) and writes one audit line per
-  request, without secrets.
-* :func:`gate_middleware` bounds the requests in flight: beyond
-  ``gateway.requests_in_flight_max`` it answers retry-later at once (503 with
-  Retry-After, or OSMP result 1) instead of queueing until everything is slow.
+* it bounds the requests in flight: beyond ``gateway.requests_in_flight_max``
+  it answers retry-later at once (503 with Retry-After, or OSMP result 1)
+  instead of queueing until everything is slow;
+* it bounds the request's time;
+* it maps every :class:`~gateway.errors.GatewayError` to the answer of the
+  request's protocol (OSMP XML with a result code, or JSON problem details with
+  an HTTP status: the only two tables that know those codes);
+* it writes one audit line per request, without secrets.
 """
 
 from __future__ import annotations
@@ -161,8 +162,21 @@ async def error_middleware(
     response: web.StreamResponse | None = None
     error: GatewayError | None = None
     try:
-        async with asyncio.timeout(rt.settings.gateway.request_timeout_s):
-            response = await handler(request)
+        # The in-flight bound: refuse at once beyond it (back-pressure, not collapse).
+        if rt.in_flight >= rt.in_flight_max:
+            raise OverloadedError(
+                f"more than {rt.in_flight_max} requests in flight; retry later", reason="overloaded"
+            )
+        if rt.draining:
+            raise RetryLaterError(
+                "the gateway is shutting down; retry later", reason="shutting-down"
+            )
+        rt.in_flight += 1
+        try:
+            async with asyncio.timeout(rt.settings.gateway.request_timeout_s):
+                response = await handler(request)
+        finally:
+            rt.in_flight -= 1
     except GatewayError as exc:
         error = exc
     except TimeoutError:
@@ -199,25 +213,6 @@ async def error_middleware(
             (time.perf_counter() - started) * 1000,
         )
     return response
-
-
-@web.middleware
-async def gate_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Refuse at once beyond the in-flight bound (back-pressure, not collapse)."""
-    rt = request.app[runtime_key]
-    if rt.in_flight >= rt.in_flight_max:
-        raise OverloadedError(
-            f"more than {rt.in_flight_max} requests in flight; retry later", reason="overloaded"
-        )
-    if rt.draining:
-        raise RetryLaterError("the gateway is shutting down; retry later", reason="shutting-down")
-    rt.in_flight += 1
-    try:
-        return await handler(request)
-    finally:
-        rt.in_flight -= 1
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -311,9 +306,7 @@ def create_app(
         agents = load_agents(agents_path or g.agents_path or DEFAULT_AGENTS_PATH)
     clock = clock_ms or _default_clock_ms
     d = settings.deployment
-    app = web.Application(
-        middlewares=[error_middleware, gate_middleware], client_max_size=g.body_bytes_max
-    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=g.body_bytes_max)
     app[settings_key] = settings
     app[journal_opener_key] = open_journal or open_from_settings
     policy = AccountPolicy(

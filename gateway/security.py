@@ -102,6 +102,7 @@ class BasicAuthenticator:
         self._cache_key = secrets.token_bytes(32)
         self._checks = asyncio.Semaphore(checks_max)
         self._waiting = 0
+        self._verifying: dict[bytes, asyncio.Future[str]] = {}
 
     def _digest(self, header: str) -> bytes:
         return hashlib.blake2b(header.encode("latin-1"), key=self._cache_key).digest()
@@ -133,6 +134,36 @@ class BasicAuthenticator:
             if agent is not None:
                 self._cache.move_to_end(digest)
                 return agent
+        # Single flight: when many connections open at once with the same
+        # credentials (an agent's connection pool after a restart), one scrypt
+        # run answers them all instead of each queueing its own.
+        pending = self._verifying.get(digest)
+        if pending is not None:
+            agent_id = await asyncio.shield(pending)
+        else:
+            pending = asyncio.get_running_loop().create_future()
+            self._verifying[digest] = pending
+            try:
+                agent_id = await self._verify(header)
+            except asyncio.CancelledError:
+                pending.cancel()
+                raise
+            except Exception as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: the waiters, if any, re-raise it
+                raise
+            else:
+                pending.set_result(agent_id)
+            finally:
+                del self._verifying[digest]
+            self._cache[digest] = agent_id
+            if len(self._cache) > self._cache_max:
+                self._cache.popitem(last=False)
+        agent = self._registry.get(agent_id)
+        assert agent is not None
+        return agent
+
+    async def _verify(self, header: str) -> str:
         user, password = self._decode(header)
         agent = self._registry.get(user)
         if agent is None or agent.password_hash is None:
@@ -142,10 +173,7 @@ class BasicAuthenticator:
             raise AuthenticationError("unknown agent or wrong password", reason="bad-password")
         if not await self._check(password, agent.password_hash):
             raise AuthenticationError("unknown agent or wrong password", reason="bad-password")
-        self._cache[digest] = agent.id
-        if len(self._cache) > self._cache_max:
-            self._cache.popitem(last=False)
-        return agent
+        return agent.id
 
     async def _check(self, password: str, stored: str) -> bool:
         if self._waiting >= PASSWORD_WAITERS_MAX:

@@ -12,19 +12,20 @@ A **pay** for (agent, txn_id), whose payment_id is a pure function of the pair
 1. If the same payment_id is being processed right now, refuse at once with
    :class:`PaymentInFlightError` (OSMP 90, JSON 409): the first request will
    answer; the agent repeats and gets that answer.
-2. Look it up in the index. If it was accepted before, answer from the record:
-   the same prv_txn, whatever the catalog or the limits say today. If the
-   account, amount or currency differ, it is a conflict: refused, alarmed (a log
-   line and a ``device-event`` in the journal, which reaches central), never a
-   second payment.
-3. Otherwise check the agent (may it pay?), the catalog (present? fresh enough
-   to vouch for the account?), the account and the amount.
-4. Append the ``payment-intent`` and its ``payment-result`` (approved) to the
+2. Check the agent (may it pay?), the catalog (present? fresh enough to vouch
+   for the account?), the account and the amount. If any of these refuses, look
+   the payment up in the index first: a repeat of a payment accepted before is
+   answered from its record, the same prv_txn, whatever the catalog or the
+   limits say today (and a repeat with another account or amount is a
+   conflict: refused, alarmed with a log line and a ``device-event`` in the
+   journal, which reaches central; never a second payment).
+3. Append the ``payment-intent`` and its ``payment-result`` (approved) to the
    journal together: they usually share one group commit. Both are durable when
-   ``append`` returns. Should the index lag behind the journal, the journal's
-   own dedup still returns the stored entry for an identical repeat, and a
-   conflict for a different one.
-5. Add the row to the index, then answer.
+   ``append`` returns. An identical repeat gets the stored entries back from
+   the journal's own dedup (so an accepted request costs no index lookup); a
+   different one gets a conflict, handled as in 2.
+4. Answer; the index row is written right after (:meth:`_index_later`), and
+   until it is, the record is kept in memory for repeats and lookups.
 
 The agent's money moved before it called us (cash in the ATM, a card debit at
 its bank), so there is no outcome to wait for: once the intent is durable the
@@ -32,8 +33,9 @@ payment is accepted. An intent left without its result by a crash is completed
 at start-up (:meth:`PaymentService.start`); the agent's retry would get result
 0 for it anyway.
 
-Catalog and index reads run on one dedicated thread, one hop per request, so
-the event loop never waits on the disk.
+Catalog and index reads run on one dedicated thread, batched like group commit
+(:mod:`gateway.batching`), so the event loop never waits on the disk and a hop
+is shared by every request that arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -66,6 +67,7 @@ from central_sync.journal import (
     PaymentResult,
 )
 from gateway.agents import Agent
+from gateway.batching import BatchRunner
 from gateway.errors import (
     AccountInactiveError,
     AccountNotFoundError,
@@ -93,10 +95,23 @@ audit = logging.getLogger("lobbypay.gateway.audit")
 CATALOG_STATUS_TTL_S: Final = 1.0
 """The catalog changes only when the sync agent applies a release; re-read its state this often."""
 CATALOG_REOPEN_INTERVAL_S: Final = 5.0
+ACCOUNT_CACHE_ENTRIES_MAX: Final = 4096
+"""Accounts looked up recently (an ATM checks, then pays the same account), per catalog release."""
 JOURNAL_RECOVER_INTERVAL_S: Final = 10.0
 CURRENCY: Final = "RUB"
 
 T = TypeVar("T")
+
+# Refusals of a new payment that a repeat of an accepted one must not get.
+_REFUSALS: Final = (
+    PaymentForbiddenError,
+    CatalogUnavailableError,
+    CatalogStaleError,
+    AccountNotFoundError,
+    AccountInactiveError,
+    AmountTooSmallError,
+    AmountTooLargeError,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +120,7 @@ class CatalogState:
 
     available: bool
     version: int
+    release_sha256: str
     published_at_ms: int
     age_s: float
     stale: bool
@@ -140,7 +156,12 @@ class AccountInfo:
 
 
 class _Catalog:
-    """The read-only catalog store, reopened when it appears, with a cached state."""
+    """The read-only catalog store, reopened when it appears, with cached state and accounts.
+
+    Only the lookup thread opens, reads and fills the caches. The event loop
+    may read them (:meth:`cached_account`): plain dict reads, atomic under the
+    GIL, so a recent account costs no thread hop at all.
+    """
 
     def __init__(self, path: Path, age_max_s: int, clock_ms: Callable[[], int]) -> None:
         self.path = path
@@ -150,6 +171,8 @@ class _Catalog:
         self._state: CatalogState | None = None
         self._state_at = -1e9
         self._open_tried_at = -1e9
+        # Keyed by release, so a new catalog never serves an old account.
+        self._accounts: dict[tuple[str, str], cm.AccountView | None] = {}
 
     def close(self) -> None:
         if self.store is not None:
@@ -168,12 +191,27 @@ class _Catalog:
                 )
         return self.store
 
+    def fresh_state(self) -> CatalogState | None:
+        """The cached state if it is recent enough to use (any thread), else None."""
+        state = self._state
+        if state is not None and time.monotonic() - self._state_at < CATALOG_STATUS_TTL_S:
+            return state
+        return None
+
     def state(self) -> CatalogState:
-        now = time.monotonic()
-        if self._state is not None and now - self._state_at < CATALOG_STATUS_TTL_S:
-            return self._state
+        """The catalog's state, re-read at most every CATALOG_STATUS_TTL_S (lookup thread)."""
+        cached = self.fresh_state()
+        if cached is not None:
+            return cached
         store = self._open()
-        state = CatalogState(available=False, version=0, published_at_ms=0, age_s=0.0, stale=True)
+        state = CatalogState(
+            available=False,
+            version=0,
+            release_sha256="",
+            published_at_ms=0,
+            age_s=0.0,
+            stale=True,
+        )
         if store is not None:
             try:
                 status = store.status(self.clock_ms())
@@ -184,22 +222,49 @@ class _Catalog:
                     state = CatalogState(
                         available=True,
                         version=status.version,
+                        release_sha256=status.release_sha256,
                         published_at_ms=status.published_at_ms,
                         age_s=status.age_s,
                         stale=status.stale or status.age_s > self.age_max_s,
                     )
-        self._state, self._state_at = state, now
+        self._state, self._state_at = state, time.monotonic()
         return state
 
+    def cached_account(self, account: str) -> tuple[CatalogState, cm.AccountView | None] | None:
+        """A recent lookup of ``account`` if both it and the state are cached (any thread)."""
+        state = self.fresh_state()
+        if state is None or not state.available:
+            return None
+        key = (state.release_sha256, account)
+        view = self._accounts.get(key, _MISSING)
+        if view is _MISSING:
+            return None
+        return state, view  # type: ignore[return-value]
+
     def account(self, account: str) -> tuple[CatalogState, cm.AccountView | None]:
+        """The account under the current catalog (lookup thread)."""
         state = self.state()
         if not state.available or self.store is None:
             raise CatalogUnavailableError("no local catalog: the account cannot be checked")
+        key = (state.release_sha256, account)
+        if key in self._accounts:
+            return state, self._accounts[key]
         try:
-            return state, self.store.account(account)
+            view = self.store.account(account)
         except CatalogError as exc:
             logger.error("gateway_catalog_read_failed reason=%s", exc.reason)
             raise CatalogUnavailableError("the local catalog cannot be read") from None
+        # The release read here may be newer than ``state`` (applied in between);
+        # only a view of the state's release is cached under its key.
+        if view is None or view.catalog_version == state.version:
+            if len(self._accounts) >= ACCOUNT_CACHE_ENTRIES_MAX:
+                # Oldest first (dicts keep insertion order); only this thread writes.
+                del self._accounts[next(iter(self._accounts))]
+            self._accounts[key] = view
+        return state, view
+
+
+_MISSING: Final = object()
 
 
 def _account_info(account: str, view: cm.AccountView, state: CatalogState) -> AccountInfo:
@@ -278,21 +343,26 @@ class PaymentService:
         self.index = index
         self.clock_ms = clock_ms
         self._catalog = _Catalog(catalog_path, catalog_age_max_s, clock_ms)
-        self._lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-lookup")
+        self._lookups = BatchRunner("gateway-lookup")
         self._in_flight: dict[str, asyncio.Task[tuple[PaymentRecord, bool]]] = {}
+        # Accepted (durable in the journal), index row not written yet.
+        self._indexing: dict[str, PaymentRecord] = {}
+        self._index_tasks: set[asyncio.Task[None]] = set()
         self.pays_started = 0
         self.conflicts = 0
+        self._seq_seen = 0
         self._recover_tried_at = -1e9
         self._recovering: asyncio.Task[None] | None = None
 
     async def _lookup(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._lookups, fn)
+        return await self._lookups.run(fn)
 
     # -- life cycle --
 
     async def start(self) -> None:
         """Bring the index up to the journal; complete gateway intents left without a result."""
         await self.index.catch_up(self.journal)
+        self._seq_seen, _ = await self.journal.head()
         for entry in await self.journal.outcome_unknown():
             if entry.body.get("channel") != "gateway":
                 continue
@@ -304,14 +374,17 @@ class PaymentService:
 
     @property
     def pays_in_flight(self) -> int:
-        return len(self._in_flight)
+        """Payments between their first check and their index row."""
+        return len(self._in_flight) + len(self._indexing)
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until no payment is in flight (graceful shutdown); False on timeout."""
         try:
             async with asyncio.timeout(timeout_s):
-                while self._in_flight:
-                    await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+                while self._in_flight or self._index_tasks:
+                    await asyncio.gather(
+                        *self._in_flight.values(), *self._index_tasks, return_exceptions=True
+                    )
         except TimeoutError:
             return False
         return True
@@ -320,22 +393,21 @@ class PaymentService:
         """Move the index watermark to the journal head if no payment is between the two.
 
         Rigorous without a lock: a payment counts as started before its journal
-        append and leaves ``_in_flight`` only after its index row is written, so
-        if nothing is in flight and nothing started while we read the head,
-        every gateway intent up to the head is in the index.
+        append, and it is in ``_in_flight`` or ``_indexing`` until its index row
+        is written, so if neither holds anything and nothing started while we
+        read the head, every gateway intent up to the head is in the index.
         """
-        if self._in_flight or self.index.write_failed:
+        if self.pays_in_flight or self.index.write_failed:
             return False
         started = self.pays_started
         head_seq, head_hash = await self.journal.head()
-        if self._in_flight or self.pays_started != started or self.index.write_failed:
+        if self.pays_in_flight or self.pays_started != started or self.index.write_failed:
             return False
         await self.index.set_watermark(head_seq, head_hash)
         return True
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._lookups, self._catalog.close)
-        self._lookups.shutdown(wait=True)
+        await self._lookups.close(final=self._catalog.close)
         if self._recovering is not None:
             with contextlib.suppress(Exception):
                 await self._recovering
@@ -345,9 +417,15 @@ class PaymentService:
     async def catalog_state(self) -> CatalogState:
         return await self._lookup(self._catalog.state)
 
+    async def _account(self, account: str) -> tuple[CatalogState, cm.AccountView | None]:
+        cached = self._catalog.cached_account(account)
+        if cached is not None:
+            return cached
+        return await self._lookup(lambda: self._catalog.account(account))
+
     async def check(self, agent: Agent, account: str, amount_minor: int | None) -> AccountInfo:
         """The account's services and debts; with a positive amount, whether it could be paid."""
-        state, view = await self._lookup(lambda: self._catalog.account(account))
+        state, view = await self._account(account)
         if view is None:
             raise AccountNotFoundError("account not found")
         if not view.services:
@@ -357,12 +435,17 @@ class PaymentService:
         return _account_info(account, view, state)
 
     async def get_payment(self, agent: Agent, payment_id: str) -> PaymentRecord:
-        record = await self._lookup(lambda: self.index.get(payment_id))
+        record = self._indexing.get(payment_id) or await self._lookup(
+            lambda: self.index.get(payment_id)
+        )
         if record is None or record.agent != agent.id:
             raise PaymentNotFoundError("no such payment for this agent")
         return record
 
     async def registry(self, agent: Agent, day: str) -> list[PaymentRecord]:
+        """This agent's payments of one day, every payment answered so far included."""
+        if self._index_tasks:
+            await asyncio.gather(*self._index_tasks, return_exceptions=True)
         return await asyncio.to_thread(self.index.registry, agent.id, day)
 
     # -- payments --
@@ -381,6 +464,11 @@ class PaymentService:
         payment_id = payment_id_for(agent.id, txn_id)
         if payment_id in self._in_flight:
             raise PaymentInFlightError("a request with this transaction id is being processed")
+        accepted = self._indexing.get(payment_id)
+        if accepted is not None:  # answered a moment ago; its index row is on its way
+            if not self._same(accepted, account, amount_minor):
+                raise await self._conflict(agent, payment_id, txn_id)
+            return accepted, True
         self.pays_started += 1
         # The payment runs as its own task, shielded from the request: a client
         # that hangs up, a request timeout or a shutdown cancelling handlers
@@ -452,33 +540,32 @@ class PaymentService:
         protocol: str,
         txn_date: str | None,
     ) -> tuple[PaymentRecord, bool]:
-        catalog = self._catalog
-
-        def lookup() -> tuple[PaymentRecord | None, CatalogState | None, cm.AccountView | None]:
-            existing = self.index.get(payment_id)
-            if existing is not None or not agent.allow_pay:
-                return existing, None, None
-            state, view = catalog.account(account)
-            return None, state, view
-
-        existing, state, view = await self._lookup(lookup)
-        if existing is not None:
+        try:
+            if not agent.allow_pay:
+                raise PaymentForbiddenError("this agent may check accounts but not pay")
+            state, view = await self._account(account)
+            if state.stale:
+                raise CatalogStaleError(
+                    "the local catalog is too old to accept payments; retry later",
+                    reason="catalog-stale",
+                )
+            if view is None:
+                raise AccountNotFoundError("account not found")
+            if not view.services:
+                raise AccountInactiveError("account has no service that takes payments")
+            _check_amount(agent, view, amount_minor)
+        except _REFUSALS:
+            # A repeat of a payment accepted before is answered from what was
+            # stored, whatever the catalog or the limits say today. Only a
+            # refused request pays for this lookup: an accepted one finds its
+            # earlier self through the journal's own dedup below.
+            existing = await self._lookup(lambda: self.index.get(payment_id))
+            if existing is None:
+                raise
             if not self._same(existing, account, amount_minor):
-                raise await self._conflict(agent, payment_id, txn_id)
+                raise await self._conflict(agent, payment_id, txn_id) from None
             return existing, True
-        if not agent.allow_pay:
-            raise PaymentForbiddenError("this agent may check accounts but not pay")
-        assert state is not None
-        if state.stale:
-            raise CatalogStaleError(
-                "the local catalog is too old to accept payments; retry later",
-                reason="catalog-stale",
-            )
-        if view is None:
-            raise AccountNotFoundError("account not found")
-        if not view.services:
-            raise AccountInactiveError("account has no service that takes payments")
-        _check_amount(agent, view, amount_minor)
+        seen_before = self._seq_seen
 
         extra: dict[str, Any] = {"agent": agent.id, "txn_id": txn_id, "protocol": protocol}
         if txn_date is not None:
@@ -492,39 +579,71 @@ class PaymentService:
             extra=extra,
         )
         result = PaymentResult(payment_id=payment_id, outcome="approved")
-        outcomes = await asyncio.gather(
-            self.journal.record_payment_intent(intent),
-            self.journal.record_payment_result(result),
-            return_exceptions=True,
+        # The result's task starts on the next turn of the loop, while awaiting the
+        # intent's append queues the intent at once: the intent is queued first
+        # and the two usually share one group commit (one fsync).
+        result_task = asyncio.get_running_loop().create_task(
+            self.journal.record_payment_result(result)
         )
-        intent_outcome, result_outcome = outcomes
-        if isinstance(intent_outcome, JournalConflictError):
+        try:
+            intent_outcome = await self.journal.record_payment_intent(intent)
+        except JournalConflictError:
+            await asyncio.gather(result_task, return_exceptions=True)
             return await self._after_journal_conflict(
                 agent, payment_id, txn_id, account, amount_minor
             )
-        if isinstance(intent_outcome, BaseException):
-            raise self._journal_refusal(intent_outcome) from None
-        if isinstance(result_outcome, BaseException) and not isinstance(
-            result_outcome, JournalConflictError
-        ):
+        except JournalError as exc:
+            await asyncio.gather(result_task, return_exceptions=True)
+            raise self._journal_refusal(exc) from None
+        try:
+            await result_task
+        except JournalError as exc:
             # The intent is durable, its result is not: the payment is accepted
             # (start() completes it after a crash), but say so only once both are.
-            raise self._journal_refusal(result_outcome) from None
+            raise self._journal_refusal(exc) from None
         record = record_from_entry(intent_outcome, self.index.tz)
         assert record is not None
-        if not await self.index.add(record):
-            logger.error("gateway_index_lagging payment_id=%s seq=%d", payment_id, record.seq)
-        # A repeat the index had not seen yet comes back as the stored entry; it
-        # is answered like a first acceptance, which is what it looks like here.
-        return record, False
+        self._seq_seen = max(self._seq_seen, record.seq)
+        self._index_later(record)
+        # The journal returns the stored intent for an identical repeat. It is
+        # a repeat exactly when its seq is one we had seen before this request
+        # began: an earlier acceptance of the same payment_id finished (it is
+        # not in flight) after raising _seq_seen to its seq, or happened before
+        # start(), which set _seq_seen to the journal's head.
+        return record, record.seq <= seen_before
+
+    def _index_later(self, record: PaymentRecord) -> None:
+        """Write the index row after answering: the journal entry is what makes it durable.
+
+        The payment moves from ``_in_flight`` to ``_indexing`` before its pay
+        task ends, so the watermark rule still holds, and a repeat or a lookup
+        in the meantime is answered from ``_indexing``.
+        """
+        self._indexing[record.payment_id] = record
+
+        async def write() -> None:
+            try:
+                if not await self.index.add(record):
+                    logger.error(
+                        "gateway_index_lagging payment_id=%s seq=%d", record.payment_id, record.seq
+                    )
+            finally:
+                self._indexing.pop(record.payment_id, None)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._index_tasks.add(task)
+        task.add_done_callback(self._index_tasks.discard)
 
     async def _after_journal_conflict(
         self, agent: Agent, payment_id: str, txn_id: str, account: str, amount_minor: int
     ) -> tuple[PaymentRecord, bool]:
-        """The journal holds this payment_id with another body (index lagging or archived)."""
+        """The journal holds this payment_id with another body, or archived it (pruned)."""
         entries = await self.journal.find_payment(payment_id)
         intent = entries.get("payment-intent")
         record = None if intent is None else record_from_entry(intent, self.index.tz)
+        if record is None:
+            # Pruned from the journal after central acknowledged it: the index remembers.
+            record = await self._lookup(lambda: self.index.get(payment_id))
         if record is not None and self._same(record, account, amount_minor):
             await self.index.add(record)
             return record, True

@@ -165,6 +165,7 @@ async def test_watermark_advances_only_when_no_payment_is_in_flight(
 ) -> None:
     gw = await make_gateway()
     await gw.osmp(gw.pay_params())
+    assert await gw.service.drain(5.0)
     assert await gw.service.advance_watermark()
     head, _ = await gw.journal.head()
     assert gw.service.index.watermark() == head

@@ -135,6 +135,20 @@ async def test_basic_auth_caches_verified_credentials(registry: AgentRegistry) -
         await auth.authenticate(basic("bank", BANK_PASSWORD + "x")["Authorization"])
 
 
+async def test_many_connections_with_the_same_credentials_share_one_password_check(
+    registry: AgentRegistry,
+) -> None:
+    auth = BasicAuthenticator(registry, cache_entries_max=10, checks_max=1)
+    header = basic()["Authorization"]
+    agents = await asyncio.gather(*(auth.authenticate(header) for _ in range(200)))
+    assert {a.id for a in agents} == {"bank"}  # none refused as "too many checks waiting"
+    wrong = basic("bank", "nope")["Authorization"]
+    results = await asyncio.gather(
+        *(auth.authenticate(wrong) for _ in range(100)), return_exceptions=True
+    )
+    assert all(isinstance(r, AuthenticationError) for r in results)
+
+
 async def test_basic_auth_bounds_waiting_password_checks(registry: AgentRegistry) -> None:
     auth = BasicAuthenticator(registry, cache_entries_max=10, checks_max=1)
     headers = [basic("bank", f"guess-{i}")["Authorization"] for i in range(60)]
