@@ -19,6 +19,7 @@ from kiosk.i18n import t
 from kiosk.messages import GoBack, IdleTick, LanguageChanged, StaffStatusChanged
 from kiosk.services import StaffStatus
 from kiosk.widgets.chrome import KioskHeader, StaffLine
+from kiosk.widgets.keypad import NumericKeypad
 
 
 class KioskScreen(Screen[None]):
@@ -51,6 +52,8 @@ class KioskScreen(Screen[None]):
     def apply_language(self) -> None:
         """Write every text of the screen in ``self.lang``."""
         self.query_one(KioskHeader).set_title(self.title_text())
+        for keypad in self.query(NumericKeypad):
+            keypad.set_language(self.lang)
 
     def on_language_changed(self, message: LanguageChanged) -> None:
         self.lang = message.lang

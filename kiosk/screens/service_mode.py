@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Grid, VerticalScroll
 from textual.widgets import Button, Static
 
 from kiosk.i18n import money, t
@@ -113,9 +113,8 @@ class ServiceModeScreen(KioskScreen):
     DEFAULT_CSS = """
     ServiceModeScreen #report { height: 1fr; padding: 0 1; }
     ServiceModeScreen #action-result { height: auto; padding: 0 1; text-style: bold; }
-    ServiceModeScreen #actions { height: 3; }
-    ServiceModeScreen #actions > Button { margin-right: 1; min-width: 10; }
-    ServiceModeScreen #exit { dock: right; }
+    ServiceModeScreen #actions { grid-size: 3 2; grid-gutter: 0 1; height: 6; }
+    ServiceModeScreen #actions > Button { width: 100%; }
     """
 
     def __init__(self, lang: str, *, staff: StaffStatus | None = None, now_ms: int = 0) -> None:
@@ -128,7 +127,7 @@ class ServiceModeScreen(KioskScreen):
         with VerticalScroll(id="report"):
             yield Static(id="report-text")
         yield Static(id="action-result")
-        with Horizontal(id="actions"):
+        with Grid(id="actions"):
             for action in ACTIONS:
                 yield Button("", id=action)
             yield Button("", id="exit", variant="primary")

@@ -16,9 +16,9 @@ class AmountRow(Vertical):
 
     DEFAULT_CSS = """
     AmountRow { height: auto; margin-bottom: 1; }
-    AmountRow > Horizontal { height: 3; }
+    AmountRow > Horizontal { height: auto; }
     AmountRow .tick { width: 6; min-width: 6; }
-    AmountRow .name { width: 1fr; padding: 0 1; height: 3; }
+    AmountRow .name { width: 1fr; padding: 0 1; height: auto; min-height: 3; }
     AmountRow .amount { width: 20; }
     AmountRow .problem { color: $error; height: auto; padding: 0 7; }
     AmountRow.-active .amount { background: $accent; }

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from kiosk.i18n import period_label, reading
 
-BAR_WIDTH_MAX = 40
+BAR_WIDTH_MAX = 20
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 

@@ -66,6 +66,12 @@ class NumericKeypad(Grid):
             name = {"back": "back", "clear": "clear", ",": "point"}.get(key, key)
             yield KeyButton(_LABELS.get(key, key), id=f"key-{name}", classes="key")
 
+    def set_language(self, lang: str) -> None:
+        """The decimal key shows "," in Russian and "." in English (it means the same)."""
+        for button in self.query("#key-point"):
+            if isinstance(button, Button):
+                button.label = "," if lang == "ru" else "."
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         button_id = event.button.id or ""
