@@ -61,14 +61,19 @@ import functools
 import json
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from central_sync import canonical, protocol
 from central_sync.agent.decide import Action, decide
-from central_sync.agent.errors import AgentConfigError, StateFileError, TransportError
+from central_sync.agent.errors import (
+    AgentConfigError,
+    StateFileError,
+    SyncAgentError,
+    TransportError,
+)
 from central_sync.agent.state import AgentState, Problem, load_state, save_state
 from central_sync.agent.timing import SYSTEM_CLOCK, Backoff, Clock
 from central_sync.agent.transport import Transport
@@ -827,16 +832,23 @@ class SyncAgent:
 
     async def pull_catalog(self) -> CatalogPull:
         """Fetch and apply every newer catalog release central has (bounded per call)."""
-        from central_sync.catalog.errors import CatalogError, ReleaseRefusedError
-        from central_sync.catalog.publish import apply_release
+        from central_sync.catalog.errors import CatalogError
 
         self._catalog_hint = False
         try:
             store = self._store()
+            if store is None:
+                return CatalogPull(version=0)
+            return await self._pull(store)
         except CatalogError as exc:
+            # The local store itself failed (disk full, damaged file): retry later.
             return self._catalog_failed(0, f"local catalog unusable: {exc}")
-        if store is None or self.catalog_path is None:
-            return CatalogPull(version=0)
+
+    async def _pull(self, store: CatalogStore) -> CatalogPull:
+        from central_sync.catalog.errors import CatalogError, ReleaseRefusedError
+        from central_sync.catalog.publish import apply_release
+
+        assert self.catalog_path is not None
         applied: list[int] = []
         target = self.catalog_path.with_name(self.catalog_path.name + ".download")
         for _ in range(self.config.catalog_releases_per_poll_max):
@@ -907,6 +919,16 @@ class SyncAgent:
 
     # -- the daemon loop -----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _survive(self, duty: str) -> Iterator[None]:
+        """A failed heartbeat or catalog pull (local disk, journal) must not stop uploads."""
+        try:
+            yield
+        except (JournalClosedError, AssertionError):
+            raise
+        except (JournalError, SyncAgentError, OSError) as exc:
+            logger.warning("sync_duty_failed duty=%s error=%s", duty, exc)
+
     async def run(self) -> RunReport:
         """Upload, heartbeat and pull the catalog until :meth:`stop` or a final refusal."""
         clock = self.clock
@@ -917,13 +939,14 @@ class SyncAgent:
             while not self._stop:
                 now = clock.monotonic()
                 if now >= heartbeat_due:
-                    await self.send_heartbeat()
+                    with self._survive("heartbeat"):
+                        await self.send_heartbeat()
                     heartbeat_due = clock.monotonic() + self.config.heartbeat_interval_s
                 if now >= catalog_due or self._catalog_hint:
-                    pulled = await self.pull_catalog()
-                    interval = self.config.catalog_poll_interval_s
-                    if pulled.error is not None:
-                        interval = min(interval, self.config.backoff_max_s)
+                    interval = min(self.config.catalog_poll_interval_s, self.config.backoff_max_s)
+                    with self._survive("catalog"):
+                        if (await self.pull_catalog()).error is None:
+                            interval = self.config.catalog_poll_interval_s
                     catalog_due = clock.monotonic() + interval
                 if self._stop:
                     break

@@ -641,3 +641,55 @@ async def test_catalog_pull_without_central_is_a_retryable_error(
     await transport.close()
     assert pulled.error is not None
     assert pulled.refused is None
+
+
+async def test_catalog_pull_applies_at_most_the_bound_per_poll(
+    enrolled: Central, terminal: Identity, journal: Journal, tmp_path: Path
+) -> None:
+    catalogs = [generate_catalog(15, 3 + n, 2) for n in range(4)]
+    await publish(enrolled, catalogs[0], version=1)
+    for n in range(1, 4):
+        await publish(enrolled, catalogs[n], version=n + 1, base=(n, catalogs[n - 1]))
+    agent = make_agent(
+        journal,
+        terminal,
+        enrolled,
+        catalog_path=tmp_path / "c.db",
+        catalog_releases_per_poll_max=2,
+    )
+    assert (await agent.pull_catalog()).applied == (1, 2)
+    assert (await agent.pull_catalog()).applied == (3, 4)
+    assert (await agent.pull_catalog()).applied == ()
+    await agent.close()
+
+
+async def test_gap_after_gap_is_bounded_then_backs_off(
+    enrolled: Central, terminal: Identity, journal: Journal
+) -> None:
+    await append_payments(journal, 6)
+    ninth = (await journal.read(9, 1))[0]
+    await journal.mark_acknowledged(9, ninth.hash)
+
+    expected = [10]
+
+    def always_gap(method: str, path: str, response: Response) -> Response:
+        # A confused central that always wants one entry earlier than it was sent.
+        if path != "/v1/batches":
+            return response
+        expected[0] -= 1
+        refusal = Refusal(
+            kind=RefusalKind.GAP,
+            terminal_id=terminal.terminal_id,
+            reason="gap",
+            message=f"send from {expected[0]}",
+            central_time_ms=1,
+            expected_seq=expected[0],
+        )
+        return Response(status=409, body=protocol.build_refusal(refusal, enrolled.identity))
+
+    transport = RewritingTransport(AiohttpTransport(enrolled.url), always_gap)
+    agent = make_agent(journal, terminal, enrolled, transport=transport, immediate_retries_max=3)
+    kinds = [(await agent.upload_step()).kind for _ in range(4)]
+    await transport.close()
+    assert kinds == [UploadKind.RESEND] * 3 + [UploadKind.RETRY]
+    assert agent.failures == 1
