@@ -4,11 +4,13 @@ Theory of operation: an asyncpg pool per worker process. A ledger transaction
 holds one pooled connection in a READ COMMITTED transaction and locks the
 terminal's row with ``SELECT ... FOR UPDATE`` first, so two workers (or two
 requests in one worker) never apply the same terminal's batches concurrently,
-while different terminals proceed in parallel. Entries go in by binary ``COPY``;
-payments by ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING``,
-so the unique constraints on ``payment_id`` and ``(agent, txn_id)`` decide
-duplicates even between workers racing on the same payment (the second insert
-waits for the first to commit, then does nothing and is recorded as a duplicate).
+while different terminals proceed in parallel. Entries go in by binary ``COPY``,
+and so do payments, inside a savepoint; if a unique constraint on ``payment_id``
+or ``(agent, txn_id)`` refuses one, the savepoint is rolled back and the payments
+go in by ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING``,
+so the constraints decide duplicates even between workers racing on the same
+payment (the second insert waits for the first to commit, then does nothing and
+is recorded as a duplicate).
 
 Everything else is the shared SQL of ``sql.py``; this module keeps the dialect,
 the pool, the schema, the migration lock and the mapping of asyncpg's errors.
@@ -199,6 +201,18 @@ class _PostgresConnection(SqlConnection):
         # A stable order keeps two workers that insert overlapping payment ids
         # from locking index entries in opposite orders (a deadlock).
         ordered = sorted(rows, key=lambda r: r.payment_id)
+        try:
+            # The usual case, no duplicate: binary COPY, the fastest insert. In a
+            # savepoint, so a row a unique constraint refuses undoes only this.
+            async with self._conn.transaction():
+                await self._conn.copy_records_to_table(
+                    "payments", records=ordered, columns=PaymentRow._fields
+                )
+            return set()
+        except asyncpg.exceptions.UniqueViolationError:
+            pass
+        # Some payment is held already (or was just committed by another worker):
+        # insert row by row under the constraints and learn which were refused.
         payment_ids, terminal_keys, *columns = zip(*ordered, strict=True)
         assert len(set(terminal_keys)) == 1
         inserted = {

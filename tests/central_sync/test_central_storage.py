@@ -452,3 +452,26 @@ async def test_sqlite_operation_that_suspends_is_refused_and_rolled_back(tmp_pat
         assert await storage.audit_records() == []
     finally:
         await storage.close()
+
+
+async def test_two_terminals_racing_on_the_same_payments_store_each_once(
+    ledger_storage: Storage,
+) -> None:
+    # On PostgreSQL the two batches are applied in concurrent transactions: the
+    # unique constraints, not the order of arrival, decide the duplicates.
+    keys = [Key(), Key()]
+    for key in keys:
+        await enroll(ledger_storage, key)
+    bodies = [
+        body
+        for n in range(50)
+        for body in (intent(f"pay-{n:08d}-race"), result(f"pay-{n:08d}-race"))
+    ]
+    ing = ingestor(ledger_storage)
+    answers = await asyncio.gather(*(ing.ingest(batch(chain(iter(bodies)), k)) for k in keys))
+    assert all(answer.ack is not None for answer in answers)
+    assert sorted(len(answer.duplicates) for answer in answers) == [0, 100]
+    counts = await ledger_storage.counts()
+    assert (counts.entries, counts.payments, counts.duplicates) == (200, 50, 100)
+    winners = {row["terminal_id"] for row in await ledger_storage.export_rows("payments", 0, 2**62)}
+    assert len(winners) == 1
