@@ -9,7 +9,9 @@ request, today or in a year, maps to the same journal entry; nothing random or
 time-dependent goes into it:
 
 * a digits-only txn id (OSMP): ``gw-<agent>-<txn_id>``, readable in logs and
-  registries (at most 3 + 24 + 1 + 20 = 48 characters);
+  registries (at most 3 + 24 + 1 + 20 = 48 characters), zero-padded only when
+  a short agent id and txn id would make it shorter than the journal's
+  minimum of 8 characters (``gw-a-001``);
 * any other key: ``gw-<agent>-k<first 32 hex digits of SHA-256(key)>``. The
   ``k`` can never start a digits-only id, so the two forms never collide, and
   agent ids contain no ``-``, so the agent part is unambiguous.
@@ -49,6 +51,8 @@ TXN_ID_DIGITS_MAX: Final = 20
 """OSMP txn_id is at most 20 digits (a 64-bit unsigned counter)."""
 IDEMPOTENCY_KEY_CHARS_MAX: Final = 128
 ACCOUNT_CHARS_MAX: Final = 32
+PAYMENT_ID_CHARS_MIN: Final = 8
+"""The journal's payment_id pattern wants at least 8 characters."""
 
 _AGENT_RE: Final = re.compile(AGENT_ID_PATTERN)
 _TXN_RE: Final = re.compile(r"[0-9]{1,20}")
@@ -156,7 +160,10 @@ def payment_id_for(agent: str, txn_id: str) -> str:
     """The journal payment_id of (agent, txn_id); see the module docstring."""
     assert _AGENT_RE.fullmatch(agent), "agent ids are checked when the agents file is loaded"
     assert _KEY_RE.fullmatch(txn_id)
+    prefix = f"gw-{agent}-"
     if _TXN_RE.fullmatch(txn_id) and txn_id[0] != "0":
-        return f"gw-{agent}-{txn_id}"
+        # Zero-padded only as far as the journal's 8-character minimum needs;
+        # a normalised txn_id never starts with 0, so this stays one-to-one.
+        return prefix + txn_id.zfill(PAYMENT_ID_CHARS_MIN - len(prefix))
     digest = hashlib.sha256(txn_id.encode("ascii")).hexdigest()[:32]
     return f"gw-{agent}-k{digest}"

@@ -38,7 +38,7 @@ import logging
 import sqlite3
 import threading
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +184,7 @@ def record_from_entry(entry: Entry, tz: dt.tzinfo) -> PaymentRecord | None:
 @dataclass(slots=True)
 class _Pending:
     record: PaymentRecord
-    future: asyncio.Future[bool]
+    done: Callable[[bool], None]
 
 
 class GatewayIndex:
@@ -309,14 +309,27 @@ class GatewayIndex:
 
     async def add(self, record: PaymentRecord) -> bool:
         """Add a row (ignored if present); True once committed, False if the write failed."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def done(ok: bool) -> None:
+            if not future.done():
+                future.set_result(ok)
+
+        self.add_later(record, done)
+        return await asyncio.shield(future)
+
+    def add_later(self, record: PaymentRecord, done: Callable[[bool], None]) -> None:
+        """Queue a row; ``done(ok)`` is called on the event loop once it is committed.
+
+        No task or future per row: the payment path calls this for every payment.
+        """
         if self._closed or len(self._pending) >= WRITE_QUEUE_MAX:
             self.write_failed = True
             logger.error("gateway_index_write_refused payment_id=%s", record.payment_id)
-            return False
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(record, future))
+            done(False)
+            return
+        self._pending.append(_Pending(record, done))
         self._wakeup.set()
-        return await asyncio.shield(future)
 
     async def _writer_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -339,8 +352,7 @@ class GatewayIndex:
                 logger.error("gateway_index_write_failed rows=%d error=%s", len(batch), exc)
                 ok = False
             for p in batch:
-                if not p.future.done():
-                    p.future.set_result(ok)
+                p.done(ok)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         conn = self._conn

@@ -98,6 +98,8 @@ CATALOG_REOPEN_INTERVAL_S: Final = 5.0
 ACCOUNT_CACHE_ENTRIES_MAX: Final = 4096
 """Accounts looked up recently (an ATM checks, then pays the same account), per catalog release."""
 JOURNAL_RECOVER_INTERVAL_S: Final = 10.0
+REGISTRY_WAIT_S: Final = 5.0
+"""A registry waits this long at most for index rows of payments answered a moment ago."""
 CURRENCY: Final = "RUB"
 
 T = TypeVar("T")
@@ -347,7 +349,7 @@ class PaymentService:
         self._in_flight: dict[str, asyncio.Task[tuple[PaymentRecord, bool]]] = {}
         # Accepted (durable in the journal), index row not written yet.
         self._indexing: dict[str, PaymentRecord] = {}
-        self._index_tasks: set[asyncio.Task[None]] = set()
+        self._index_waiters: list[tuple[frozenset[str], asyncio.Future[None]]] = []
         self.pays_started = 0
         self.conflicts = 0
         self._seq_seen = 0
@@ -381,13 +383,31 @@ class PaymentService:
         """Wait until no payment is in flight (graceful shutdown); False on timeout."""
         try:
             async with asyncio.timeout(timeout_s):
-                while self._in_flight or self._index_tasks:
-                    await asyncio.gather(
-                        *self._in_flight.values(), *self._index_tasks, return_exceptions=True
-                    )
+                while self._in_flight or self._indexing:
+                    if self._in_flight:
+                        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+                    else:
+                        await self._indexed()
         except TimeoutError:
             return False
         return True
+
+    async def _indexed(self) -> None:
+        """Wait until the payments accepted so far have their index rows (not later ones)."""
+        pending = frozenset(self._indexing)
+        if not pending:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._index_waiters.append((pending, future))
+        try:
+            await future
+        finally:
+            self._index_waiters = [w for w in self._index_waiters if w[1] is not future]
+
+    def _wake_index_waiters(self) -> None:
+        for pending, future in self._index_waiters:
+            if not future.done() and pending.isdisjoint(self._indexing):
+                future.set_result(None)
 
     async def advance_watermark(self) -> bool:
         """Move the index watermark to the journal head if no payment is between the two.
@@ -444,8 +464,8 @@ class PaymentService:
 
     async def registry(self, agent: Agent, day: str) -> list[PaymentRecord]:
         """This agent's payments of one day, every payment answered so far included."""
-        if self._index_tasks:
-            await asyncio.gather(*self._index_tasks, return_exceptions=True)
+        async with asyncio.timeout(REGISTRY_WAIT_S):
+            await self._indexed()
         return await asyncio.to_thread(self.index.registry, agent.id, day)
 
     # -- payments --
@@ -621,18 +641,16 @@ class PaymentService:
         """
         self._indexing[record.payment_id] = record
 
-        async def write() -> None:
-            try:
-                if not await self.index.add(record):
-                    logger.error(
-                        "gateway_index_lagging payment_id=%s seq=%d", record.payment_id, record.seq
-                    )
-            finally:
-                self._indexing.pop(record.payment_id, None)
+        def written(ok: bool) -> None:
+            if not ok:
+                logger.error(
+                    "gateway_index_lagging payment_id=%s seq=%d", record.payment_id, record.seq
+                )
+            self._indexing.pop(record.payment_id, None)
+            if self._index_waiters:
+                self._wake_index_waiters()
 
-        task = asyncio.get_running_loop().create_task(write())
-        self._index_tasks.add(task)
-        task.add_done_callback(self._index_tasks.discard)
+        self.index.add_later(record, written)
 
     async def _after_journal_conflict(
         self, agent: Agent, payment_id: str, txn_id: str, account: str, amount_minor: int

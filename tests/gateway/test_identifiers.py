@@ -26,6 +26,8 @@ def test_payment_id_is_readable_for_digit_txn_ids_and_hashed_otherwise() -> None
     hashed = payment_id_for("bank", "4c7e9a1e-5b0f")
     assert re.fullmatch(r"gw-bank-k[0-9a-f]{32}", hashed)
     assert payment_id_for("bank", "0123") != payment_id_for("bank", "123")
+    assert payment_id_for("a", "1") == "gw-a-001"  # the journal's 8-character minimum
+    assert payment_id_for("a", "001") != payment_id_for("a", "1")
 
 
 @given(
