@@ -15,11 +15,13 @@ from kiosk.i18n import money
 from kiosk.payment import PaymentPhase
 from tests.kiosk.pilot import (
     SIZE,
+    click_number,
     identify,
     make_app,
     on_screen,
     screen_name,
     started,
+    tap,
     text_of,
     type_number,
     until,
@@ -37,7 +39,7 @@ async def _journal_entries(path: Path) -> list[tuple[str, dict[str, object]]]:
 
 async def _to_amounts(pilot, app, number: str = IVANOVA) -> None:  # type: ignore[no-untyped-def]
     await identify(pilot, app, number)
-    await pilot.click("#pay")
+    await tap(pilot, "#pay")
     await on_screen(pilot, app, "AmountsScreen")
 
 
@@ -49,10 +51,10 @@ def _only(app, *codes: str):  # type: ignore[no-untyped-def]
 
 async def _select_only(pilot, app, *codes: str) -> None:  # type: ignore[no-untyped-def]
     for code in _only(app, *codes):
-        await pilot.click(f"#sel-{code}")
+        await tap(pilot, f"#sel-{code}")
     for code in codes:
         if not app.screen.items[code].selected:
-            await pilot.click(f"#sel-{code}")
+            await tap(pilot, f"#sel-{code}")
 
 
 # --------------------------------------------------------------------------- welcome
@@ -63,7 +65,7 @@ async def test_welcome_unknown_number_shows_message_and_clears(tmp_path: Path) -
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         await type_number(pilot, "1000000990")  # Luhn-valid, not in the catalog
-        await pilot.click("#find")
+        await tap(pilot, "#find")
         await until(pilot, lambda: "не найден" in text_of(app, "#message"))
         assert screen_name(app) == "WelcomeScreen"
         assert text_of(app, "#number") == "—"
@@ -73,7 +75,9 @@ async def test_welcome_typo_in_number_is_refused_before_lookup(tmp_path: Path) -
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
-        await type_number(pilot, "1000000009")  # check digit wrong
+        # Real mouse clicks, quick repeats included: "00" must give two zeros.
+        await click_number(pilot, "1000000009")  # check digit wrong
+        assert app.screen.number == "1000000009"
         await pilot.click("#find")
         await until(pilot, lambda: text_of(app, "#message") != "")
         assert screen_name(app) == "WelcomeScreen"
@@ -84,7 +88,7 @@ async def test_welcome_language_switch_changes_every_text(tmp_path: Path) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         assert text_of(app, "#subtitle") == "Добро пожаловать!"
-        await pilot.click("#lang")
+        await tap(pilot, "#lang")
         await until(pilot, lambda: text_of(app, "#subtitle") == "Welcome!")
         assert text_of(app, "#find") == "Find"
         assert text_of(app, "#lang") == "Русский"
@@ -133,7 +137,7 @@ async def test_scanned_bill_prefills_its_sum(tmp_path: Path) -> None:
         assert app.session is not None
         assert app.session.source == "qr"
         assert app.session.bill_sum_minor == 400_000
-        await pilot.click("#pay")
+        await tap(pilot, "#pay")
         await on_screen(pilot, app, "AmountsScreen")
         # 4000.00 covers management (3124.50) and then 875.50 of cold water (487.30)
         # and hot water in order.
@@ -156,7 +160,7 @@ async def test_services_open_and_paid_views(tmp_path: Path) -> None:
         await identify(pilot, app, PETROV)
         table = app.screen.query_one("#table")
         assert [str(k.value) for k in table.rows] == ["MGMT", "INTERCOM"]
-        await pilot.click("#view-paid")
+        await tap(pilot, "#view-paid")
         await pilot.pause()
         assert [str(k.value) for k in table.rows] == ["HEAT", "CW"]
         cell = table.get_cell("HEAT", "due")
@@ -187,7 +191,7 @@ async def test_back_from_services_clears_the_session(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         await identify(pilot, app, IVANOVA)
-        await pilot.click("#back")
+        await tap(pilot, "#back")
         await on_screen(pilot, app, "WelcomeScreen")
         assert app.session is None
 
@@ -212,13 +216,13 @@ async def test_amounts_keypad_partial_payment(tmp_path: Path) -> None:
         await started(pilot, app)
         await _to_amounts(pilot, app)
         await _select_only(pilot, app, "MGMT")
-        await pilot.click("#amt-MGMT")
+        await tap(pilot, "#amt-MGMT")
         for key in ("1", "5", "0", "0", "point", "5"):
-            await pilot.click(f"#key-{key}")
+            await tap(pilot, f"#key-{key}")
         assert app.screen.items["MGMT"].amount_minor == 150_050
         assert text_of(app, "#entry") == "1500,5"
-        await pilot.click("#key-back")
-        await pilot.click("#key-back")
+        await tap(pilot, "#key-back")
+        await tap(pilot, "#key-back")
         assert app.screen.items["MGMT"].amount_minor == 150_000
         assert app.screen.total_minor == 150_000
         assert not app.screen.query_one("#next").disabled
@@ -230,14 +234,14 @@ async def test_amounts_overpayment_beyond_limit_blocks_next(tmp_path: Path) -> N
         await started(pilot, app)
         await _to_amounts(pilot, app)
         await _select_only(pilot, app, "CW")
-        await pilot.click("#amt-CW")
+        await tap(pilot, "#amt-CW")
         # 20 000 RUB against a 487.30 debt: more than 10 000 RUB of overpayment.
         for key in "20000":
-            await pilot.click(f"#key-{key}")
+            await tap(pilot, f"#key-{key}")
         row = app.screen.query_one("#row-CW")
         assert "Переплата больше допустимой" in str(row.query_one(".problem").render())
         assert app.screen.query_one("#next").disabled
-        await pilot.click("#key-back")  # 2000 RUB: an advance within the limit
+        await tap(pilot, "#key-back")  # 2000 RUB: an advance within the limit
         assert app.screen.problem("CW") is None
         assert not app.screen.query_one("#next").disabled
 
@@ -257,7 +261,7 @@ async def test_amounts_back_returns_to_services(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         await _to_amounts(pilot, app)
-        await pilot.click("#back")
+        await tap(pilot, "#back")
         await on_screen(pilot, app, "ServicesScreen")
 
 
@@ -270,10 +274,10 @@ async def test_surcharge_accept_adds_fee_to_the_order(tmp_path: Path) -> None:
         await started(pilot, app)
         await _to_amounts(pilot, app)
         await _select_only(pilot, app, "CW")
-        await pilot.click("#next")
+        await tap(pilot, "#next")
         await on_screen(pilot, app, "SurchargeScreen")
         assert "Холодное водоснабжение: 4,87 ₽" in text_of(app, "#fees")
-        await pilot.click("#accept")
+        await tap(pilot, "#accept")
         await on_screen(pilot, app, "ConfirmScreen")
         assert app.order is not None
         assert app.order.surcharge_minor == 487
@@ -287,9 +291,9 @@ async def test_surcharge_decline_non_declinable_cancels(tmp_path: Path) -> None:
         await started(pilot, app)
         await _to_amounts(pilot, app)
         await _select_only(pilot, app, "CW")
-        await pilot.click("#next")
+        await tap(pilot, "#next")
         await on_screen(pilot, app, "SurchargeScreen")
-        await pilot.click("#decline")
+        await tap(pilot, "#decline")
         await on_screen(pilot, app, "ServicesScreen")
         await until(pilot, lambda: "платёж отменён" in text_of(app, "#notice"))
         assert app.order is None
@@ -301,10 +305,10 @@ async def test_surcharge_decline_declinable_pays_without_it(tmp_path: Path) -> N
         await started(pilot, app)
         await _to_amounts(pilot, app, PETROV)
         await _select_only(pilot, app, "INTERCOM")
-        await pilot.click("#next")
+        await tap(pilot, "#next")
         await on_screen(pilot, app, "SurchargeScreen")
         assert "можно отказаться" in text_of(app, "#fees")
-        await pilot.click("#decline")
+        await tap(pilot, "#decline")
         await on_screen(pilot, app, "ConfirmScreen")
         assert app.order is not None
         assert app.order.surcharge_minor == 0
@@ -317,11 +321,11 @@ async def test_provider_paid_fee_is_information_only(tmp_path: Path) -> None:
         await started(pilot, app)
         await _to_amounts(pilot, app)
         await _select_only(pilot, app, "CAPR")
-        await pilot.click("#next")
+        await tap(pilot, "#next")
         await on_screen(pilot, app, "SurchargeScreen")
         assert "оплачивает поставщик" in text_of(app, "#fees")
         assert not app.screen.query_one("#decline").display
-        await pilot.click("#accept")
+        await tap(pilot, "#accept")
         await on_screen(pilot, app, "ConfirmScreen")
         assert app.order is not None
         assert app.order.surcharge_minor == 0
@@ -333,11 +337,11 @@ async def test_provider_paid_fee_is_information_only(tmp_path: Path) -> None:
 async def _pay_cw(pilot, app) -> None:  # type: ignore[no-untyped-def]
     await _to_amounts(pilot, app)
     await _select_only(pilot, app, "CW")
-    await pilot.click("#next")
+    await tap(pilot, "#next")
     await on_screen(pilot, app, "SurchargeScreen")
-    await pilot.click("#accept")
+    await tap(pilot, "#accept")
     await on_screen(pilot, app, "ConfirmScreen")
-    await pilot.click("#pay")
+    await tap(pilot, "#pay")
 
 
 async def test_payment_approved_prints_receipt_and_journals(tmp_path: Path) -> None:
@@ -359,7 +363,7 @@ async def test_payment_approved_prints_receipt_and_journals(tmp_path: Path) -> N
         qrs = [e for e in printer.printed if isinstance(e, QrCode)]
         assert len(qrs) == 1
         assert qrs[0].data.startswith(b"LP1|kp-")
-        await pilot.click("#finish")
+        await tap(pilot, "#finish")
         await on_screen(pilot, app, "WelcomeScreen")
         assert app.session is None
     entries = await _journal_entries(app.settings.journal_path)
@@ -383,7 +387,7 @@ async def test_paid_service_shows_paid_here_next_time(tmp_path: Path) -> None:
         await started(pilot, app)
         await _pay_cw(pilot, app)
         await on_screen(pilot, app, "ReceiptScreen")
-        await pilot.click("#finish")
+        await tap(pilot, "#finish")
         await on_screen(pilot, app, "WelcomeScreen")
         await identify(pilot, app, IVANOVA)
         assert app.session is not None
@@ -406,7 +410,7 @@ async def test_payment_declined_shows_reason_and_retry_succeeds(tmp_path: Path) 
         assert app.screen.report.phase is PaymentPhase.DECLINED
         assert "Платёж отклонён" in text_of(app, "#outcome")
         assert app.screen.query_one("#retry").display
-        await pilot.click("#retry")
+        await tap(pilot, "#retry")
         await on_screen(pilot, app, "ReceiptScreen")
     entries = await _journal_entries(app.settings.journal_path)
     outcomes = [b["outcome"] for k, b in entries if k == "payment-result"]
@@ -425,11 +429,11 @@ async def test_payment_cancel_while_waiting_for_card(tmp_path: Path) -> None:
         await _pay_cw(pilot, app)
         await on_screen(pilot, app, "PaymentScreen")
         await until(pilot, lambda: not app.screen.query_one("#cancel").disabled)
-        await pilot.click("#cancel")
+        await tap(pilot, "#cancel")
         await until(pilot, lambda: app.screen.report is not None)
         assert app.screen.report.phase is PaymentPhase.CANCELLED
         assert "Деньги не списаны" in text_of(app, "#outcome")
-        await pilot.click("#back")
+        await tap(pilot, "#back")
         await on_screen(pilot, app, "ConfirmScreen")
     entries = await _journal_entries(app.settings.journal_path)
     assert [b.get("event") for k, b in entries if k == "device-event"] == [
@@ -457,14 +461,14 @@ async def test_payment_offline_limit_refused_clearly(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         await _to_amounts(pilot, app)
-        await pilot.click("#next")  # everything: 9 241.19 RUB + fee
+        await tap(pilot, "#next")  # everything: 9 241.19 RUB + fee
         await on_screen(pilot, app, "SurchargeScreen")
-        await pilot.click("#accept")
+        await tap(pilot, "#accept")
         await on_screen(pilot, app, "ConfirmScreen")
         app.services.journal.limits = type(app.services.journal.limits)(  # type: ignore[union-attr, misc]
             payment_amount_max_minor=500_000
         )
-        await pilot.click("#pay")
+        await tap(pilot, "#pay")
         await on_screen(pilot, app, "PaymentScreen")
         await until(pilot, lambda: app.screen.report is not None)
         assert app.screen.report.phase is PaymentPhase.REFUSED
@@ -515,13 +519,13 @@ async def test_back_from_confirm_and_surcharge(tmp_path: Path) -> None:
         await started(pilot, app)
         await _to_amounts(pilot, app)
         await _select_only(pilot, app, "CW")
-        await pilot.click("#next")
+        await tap(pilot, "#next")
         await on_screen(pilot, app, "SurchargeScreen")
-        await pilot.click("#accept")
+        await tap(pilot, "#accept")
         await on_screen(pilot, app, "ConfirmScreen")
-        await pilot.click("#back")
+        await tap(pilot, "#back")
         await on_screen(pilot, app, "SurchargeScreen")
-        await pilot.click("#back")
+        await tap(pilot, "#back")
         await on_screen(pilot, app, "AmountsScreen")
 
 
@@ -541,7 +545,7 @@ async def test_idle_timeout_returns_to_welcome_and_forgets(tmp_path: Path, where
         else:
             await identify(pilot, app, IVANOVA)
             if where == "amounts":
-                await pilot.click("#pay")
+                await tap(pilot, "#pay")
                 await on_screen(pilot, app, "AmountsScreen")
         app.touch()
         now[0] += 20
@@ -579,6 +583,7 @@ async def test_idle_clears_a_number_typed_on_welcome(tmp_path: Path) -> None:
     app.monotonic = lambda: now[0]
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
+        app.touch()
         await type_number(pilot, "1234")
         now[0] += 31
         app.idle_tick()
