@@ -46,6 +46,7 @@ from typing import Any, Final
 
 from central_sync.journal import KIND_PAYMENT_INTENT, Entry, Journal, JournalError
 from gateway.errors import GatewayIndexError
+from gateway.osmp import txn_date_osmp
 
 __all__ = ["GatewayIndex", "PaymentRecord", "record_from_entry"]
 
@@ -171,7 +172,7 @@ def record_from_entry(entry: Entry, tz: dt.tzinfo) -> PaymentRecord | None:
             agent=str(body["agent"]),
             txn_id=str(body["txn_id"]),
             protocol=str(body.get("protocol", "osmp")),
-            txn_date=None if body.get("txn_date") is None else str(body["txn_date"]),
+            txn_date=None if body.get("txn_date") is None else txn_date_osmp(str(body["txn_date"])),
             account=str(body["account"]),
             amount_minor=int(body["amount_minor"]),
             currency=str(body["currency"]),

@@ -86,6 +86,7 @@ from gateway.errors import (
 )
 from gateway.identifiers import payment_id_for
 from gateway.index import GatewayIndex, PaymentRecord, record_from_entry
+from gateway.osmp import txn_date_iso
 
 __all__ = ["AccountInfo", "CatalogState", "PaymentService", "ServiceInfo"]
 
@@ -589,7 +590,7 @@ class PaymentService:
 
         extra: dict[str, Any] = {"agent": agent.id, "txn_id": txn_id, "protocol": protocol}
         if txn_date is not None:
-            extra["txn_date"] = txn_date
+            extra["txn_date"] = txn_date_iso(txn_date)
         intent = PaymentIntent(
             payment_id=payment_id,
             amount_minor=amount_minor,

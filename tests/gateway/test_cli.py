@@ -102,7 +102,7 @@ async def _journal_with_payments(path: Path) -> None:
                         "agent": "bank",
                         "txn_id": txn,
                         "protocol": "osmp",
-                        "txn_date": "20250601120000",
+                        "txn_date": "2025-06-01T12:00:00",
                     },
                 )
             )

@@ -22,7 +22,12 @@ def _intent(txn: str, amount: int = 1000, agent: str = "bank") -> PaymentIntent:
         currency="RUB",
         account=ACCOUNT,
         channel="gateway",
-        extra={"agent": agent, "txn_id": txn, "protocol": "osmp", "txn_date": "20250601120000"},
+        extra={
+            "agent": agent,
+            "txn_id": txn,
+            "protocol": "osmp",
+            "txn_date": "2025-06-01T12:00:00",
+        },
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import urllib.parse
 from decimal import Decimal
 
@@ -259,3 +261,11 @@ def test_every_result_code_has_both_languages() -> None:
         assert texts["ru"]
         assert texts["en"]
     assert [int(r) for r in OsmpResult] == [0, 1, 4, 5, 7, 8, 79, 90, 241, 242, 243, 300]
+
+
+@given(st.datetimes(min_value=dt.datetime(1000, 1, 1)))
+def test_txn_date_round_trips_through_the_journal_form(moment: dt.datetime) -> None:
+    text = moment.strftime("%Y%m%d%H%M%S")
+    iso = osmp.txn_date_iso(text)
+    assert not any(len(run) >= 13 for run in re.findall(r"[0-9]+", iso))  # never PAN-like
+    assert osmp.txn_date_osmp(iso) == text

@@ -63,7 +63,7 @@ async def test_pay_returns_ok_with_prv_txn_after_the_journal_entry_is_durable(
     assert intent.body["channel"] == "gateway"
     assert intent.body["agent"] == "bank"
     assert intent.body["txn_id"] == "5001"
-    assert intent.body["txn_date"] == "20250601120000"
+    assert intent.body["txn_date"] == "2025-06-01T12:00:00"
     assert entries["payment-result"].body["outcome"] == "approved"
 
 
@@ -420,3 +420,18 @@ async def test_audit_log_has_one_line_per_request_and_no_secret(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "wrong-password-xyz" not in text
     assert "bank-secret-password" not in text
+
+
+async def test_pay_with_a_txn_date_whose_digits_pass_luhn_is_accepted(
+    make_gateway: MakeGateway,
+) -> None:
+    # 20250601120006 is 14 digits passing the Luhn check: it must not be taken
+    # for a card number anywhere on its way into the journal.
+    gw = await make_gateway()
+    r = await gw.osmp({**gw.pay_params(txn_id="8101"), "txn_date": "20250601120006"})
+    assert r.result is R.OK
+    registry_day = (
+        await gw.service.get_payment(gw.runtime.agents.agents["bank"], "gw-bank-8101")
+    ).day
+    records = await gw.service.registry(gw.runtime.agents.agents["bank"], registry_day)
+    assert [rec.txn_date for rec in records] == ["20250601120006"]
