@@ -489,28 +489,20 @@ async def insert_audit(
     )
 
 
-async def insert_batch_log(
-    conn: SqlConnection,
-    terminal_key: int,
-    *,
-    from_seq: int,
-    to_seq: int,
-    applied: int,
-    outcome: str,
-    wire_bytes: int,
-    now_ms: int,
-) -> None:
-    await conn.execute(
-        "INSERT INTO batches (terminal_key, from_seq, to_seq, applied, outcome, wire_bytes,"
-        " received_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        terminal_key,
-        from_seq,
-        to_seq,
-        applied,
-        outcome,
-        wire_bytes,
-        now_ms,
-    )
+_INSERT_BATCH = (
+    "INSERT INTO batches (terminal_key, from_seq, to_seq, applied, outcome, wire_bytes,"
+    " received_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def insert_new(conn: SqlConnection, sql: str, *args: Any, conflict: str) -> None:
+    """Run an INSERT that must add its row; ConflictError(``conflict``) if a key holds it.
+
+    ``ON CONFLICT DO NOTHING`` rather than catching the error: in PostgreSQL a
+    failed statement would abort the whole transaction.
+    """
+    if not await conn.execute(sql + " ON CONFLICT DO NOTHING", *args):
+        raise ConflictError(conflict)
 
 
 def classify_refused_payments(
@@ -650,15 +642,15 @@ async def apply_plan(conn: SqlConnection, plan: ApplyPlan) -> list[DuplicateRow]
         plan.now_ms,
         tk,
     )
-    await insert_batch_log(
-        conn,
+    await conn.execute(
+        _INSERT_BATCH,
         tk,
-        from_seq=plan.from_seq,
-        to_seq=plan.head_seq,
-        applied=len(plan.entries),
-        outcome="applied",
-        wire_bytes=plan.wire_bytes,
-        now_ms=plan.now_ms,
+        plan.from_seq,
+        plan.head_seq,
+        len(plan.entries),
+        "applied",
+        plan.wire_bytes,
+        plan.now_ms,
     )
     return duplicates
 
@@ -742,15 +734,8 @@ class SqlLedgerTransaction(LedgerTransaction):
         now_ms: int,
     ) -> None:
         async def op(conn: SqlConnection) -> None:
-            await insert_batch_log(
-                conn,
-                terminal_key,
-                from_seq=from_seq,
-                to_seq=to_seq,
-                applied=applied,
-                outcome=outcome,
-                wire_bytes=wire_bytes,
-                now_ms=now_ms,
+            await conn.execute(
+                _INSERT_BATCH, terminal_key, from_seq, to_seq, applied, outcome, wire_bytes, now_ms
             )
 
         await self._run(op)
@@ -818,17 +803,17 @@ class SqlStorage(Storage):
         actor: str,
     ) -> None:
         async def op(conn: SqlConnection) -> None:
-            added = await conn.execute(
+            await insert_new(
+                conn,
                 "INSERT INTO registration_codes (code_hash, location, label, created_ms,"
-                " expires_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " expires_ms) VALUES (?, ?, ?, ?, ?)",
                 code_hash,
                 location,
                 label,
                 created_ms,
                 expires_ms,
+                conflict="that registration code exists already",
             )
-            if not added:
-                raise ConflictError("that registration code exists already")
             await insert_audit(
                 conn,
                 created_ms,
@@ -878,19 +863,19 @@ class SqlStorage(Storage):
                 terminal_id,
                 code_hash,
             )
-            added = await conn.execute(
+            # Enrolled by another worker since the read above: a conflict too.
+            await insert_new(
+                conn,
                 "INSERT INTO terminals (terminal_id, public_key, label, location, state, head_seq,"
-                " head_hash, enrolled_ms) VALUES (?, ?, ?, ?, 'enrolled', 0, ?, ?)"
-                " ON CONFLICT DO NOTHING",
+                " head_hash, enrolled_ms) VALUES (?, ?, ?, ?, 'enrolled', 0, ?, ?)",
                 terminal_id,
                 public_key,
                 label,
                 location,
                 GENESIS_HASH,
                 now_ms,
+                conflict=f"terminal {terminal_id} is already enrolled",
             )
-            if not added:  # enrolled by another worker since the read above
-                raise ConflictError(f"terminal {terminal_id} is already enrolled")
             detail = {"location": location, "label": label}
             await insert_audit(conn, now_ms, "terminal", "enroll", terminal_id, detail)
             record = await select_terminal(conn, terminal_id)
@@ -968,17 +953,17 @@ class SqlStorage(Storage):
         self, *, kind: str, scope: str, version: int, data: bytes, now_ms: int
     ) -> None:
         async def op(conn: SqlConnection) -> None:
-            added = await conn.execute(
+            await insert_new(
+                conn,
                 "INSERT INTO publications (kind, scope, version, data, created_ms)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " VALUES (?, ?, ?, ?, ?)",
                 kind,
                 scope,
                 version,
                 data,
                 now_ms,
+                conflict=f"{kind} {scope} version {version} exists already",
             )
-            if not added:
-                raise ConflictError(f"{kind} {scope} version {version} exists already")
             detail = {"version": version}
             await insert_audit(conn, now_ms, "central", f"publish:{kind}", scope, detail)
 
@@ -1000,17 +985,17 @@ class SqlStorage(Storage):
         self, *, version: int, kind: str, base_version: int | None, data: bytes, now_ms: int
     ) -> None:
         async def op(conn: SqlConnection) -> None:
-            added = await conn.execute(
+            await insert_new(
+                conn,
                 "INSERT INTO catalog_releases (version, kind, base_version, data, created_ms)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " VALUES (?, ?, ?, ?, ?)",
                 version,
                 kind,
                 base_version,
                 data,
                 now_ms,
+                conflict=f"catalog {kind} version {version} exists already",
             )
-            if not added:
-                raise ConflictError(f"catalog {kind} version {version} exists already")
             await insert_audit(
                 conn,
                 now_ms,
