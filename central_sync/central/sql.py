@@ -47,8 +47,10 @@ from central_sync.central.storage import (
     ApplyPlan,
     AuditRecord,
     DuplicateRow,
+    EntryRow,
     LedgerCounts,
     LedgerTransaction,
+    MeterRow,
     PaymentRow,
     ResultRow,
     ReversalRow,
@@ -244,28 +246,11 @@ def pending_migrations(
 
 # --- rows and records ------------------------------------------------------------------
 
-ENTRY_COLUMNS = ("terminal_key", "seq", "kind", "ts_ms", "hash", "data")
+# Column names of the tables the ingest writes: the rows' fields, in table order.
+ENTRY_COLUMNS: tuple[str, ...] = EntryRow._fields
 PAYMENT_COLUMNS: tuple[str, ...] = PaymentRow._fields
-METER_COLUMNS = (
-    "terminal_key",
-    "seq",
-    "ts_ms",
-    "account",
-    "meter_id",
-    "value",
-    "reading_ts_ms",
-)
-DUPLICATE_COLUMNS = (
-    "terminal_key",
-    "seq",
-    "kind",
-    "payment_id",
-    "agent",
-    "txn_id",
-    "reason",
-    "existing_payment_id",
-    "received_ms",
-)
+METER_COLUMNS: tuple[str, ...] = MeterRow._fields
+DUPLICATE_COLUMNS: tuple[str, ...] = ("terminal_key", *DuplicateRow._fields, "received_ms")
 
 _TERMINAL_COLUMNS = (
     "key, terminal_id, public_key, label, location, state, state_reason, head_seq,"
@@ -321,16 +306,12 @@ _EXPORTS: Mapping[str, tuple[tuple[tuple[str, str], ...], str]] = {
 
 _SELECT_CODE = "SELECT location, expires_ms, used_by FROM registration_codes WHERE code_hash = ?"
 
-_DUPLICATE_EXPORT = (
-    "terminal_id",
-    "seq",
-    "kind",
-    "payment_id",
-    "agent",
-    "txn_id",
-    "reason",
-    "existing_payment_id",
-    "received_ms",
+# duplicates() answers the terminal's id where the table holds its key.
+_DUPLICATE_EXPORT = ("terminal_id", *DUPLICATE_COLUMNS[1:])
+_SELECT_DUPLICATES = (
+    "SELECT t.terminal_id, "  # noqa: S608 (only our own column names are formatted)
+    + ", ".join(f"d.{name}" for name in DUPLICATE_COLUMNS[1:])
+    + " FROM duplicates d JOIN terminals t ON t.key = d.terminal_key ORDER BY d.id"
 )
 
 
@@ -1083,11 +1064,7 @@ class SqlStorage(Storage):
 
     async def duplicates(self) -> list[dict[str, Any]]:
         async def op(conn: SqlConnection) -> list[dict[str, Any]]:
-            rows = await conn.fetch(
-                "SELECT t.terminal_id, d.seq, d.kind, d.payment_id, d.agent, d.txn_id, d.reason,"
-                " d.existing_payment_id, d.received_ms FROM duplicates d"
-                " JOIN terminals t ON t.key = d.terminal_key ORDER BY d.id"
-            )
+            rows = await conn.fetch(_SELECT_DUPLICATES)
             return [dict(zip(_DUPLICATE_EXPORT, row, strict=True)) for row in rows]
 
         return await self._read(op)
