@@ -304,6 +304,10 @@ _EXPORTS: Mapping[str, tuple[tuple[tuple[str, str], ...], str]] = {
     ),
 }
 
+# LedgerCounts' fields are the tables it counts.
+_COUNTED = tuple(LedgerCounts.__dataclass_fields__)
+_SELECT_COUNTS = "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {t})" for t in _COUNTED)  # noqa: S608
+
 _SELECT_CODE = "SELECT location, expires_ms, used_by FROM registration_codes WHERE code_hash = ?"
 
 # duplicates() answers the terminal's id where the table holds its key.
@@ -1071,22 +1075,9 @@ class SqlStorage(Storage):
 
     async def counts(self) -> LedgerCounts:
         async def op(conn: SqlConnection) -> LedgerCounts:
-            row = await conn.fetchrow(
-                "SELECT (SELECT COUNT(*) FROM terminals), (SELECT COUNT(*) FROM entries),"
-                " (SELECT COUNT(*) FROM payments), (SELECT COUNT(*) FROM duplicates),"
-                " (SELECT COUNT(*) FROM meter_readings), (SELECT COUNT(*) FROM alarms),"
-                " (SELECT COUNT(*) FROM batches)"
-            )
+            row = await conn.fetchrow(_SELECT_COUNTS)
             assert row is not None
-            return LedgerCounts(
-                terminals=row[0],
-                entries=row[1],
-                payments=row[2],
-                duplicates=row[3],
-                meter_readings=row[4],
-                alarms=row[5],
-                batches=row[6],
-            )
+            return LedgerCounts(**dict(zip(_COUNTED, row, strict=True)))
 
         return await self._read(op)
 
