@@ -45,16 +45,12 @@ def _period_text(period: str) -> str:
 
 
 def _card(result: Mapping[str, Any]) -> CardDetails | None:
-    pan, auth = result.get("masked_pan"), result.get("auth_code")
-    trace = result.get("trace_no")
+    pan, auth, rrn = result.get("masked_pan"), result.get("auth_code"), result.get("rrn")
     if not isinstance(pan, str) or not _MASKED_OK.match(pan) or not isinstance(auth, str):
         return None
-    # ZVT gives a trace number where ISO 8583 hosts give an RRN; it is what
-    # identifies the transaction at the acquirer, so it goes in the RRN line.
-    rrn = f"{trace:06d}" if type(trace) is int and trace >= 0 else None
-    if rrn is None or not _RRN_OK.match(rrn) or not 1 <= len(auth) <= 8:
+    if not isinstance(rrn, str) or not _RRN_OK.match(rrn) or not 1 <= len(auth) <= 8:
         return None
-    brand = result.get("card_name")
+    brand = result.get("card_brand")
     return CardDetails(
         masked_pan=pan,
         auth_code=auth,

@@ -291,15 +291,25 @@ def _masked_pan(value: str | None) -> str | None:
 
 
 def _transaction_fields(tx: PaymentOutcome | LastTransaction) -> dict[str, Any]:
+    """The terminal's answer as journal fields, named as central's ledger reads them.
+
+    ZVT has no ISO 8583 RRN; the terminal's trace number is what identifies the
+    transaction at the acquirer, so it is the ``rrn`` (six digits) the bank's
+    settlement registry is reconciled against.
+    """
     fields: dict[str, Any] = {"result_code": tx.result_code}
-    for name in ("receipt_no", "trace_no", "auth_code", "card_name", "terminal_id"):
+    for name in ("receipt_no", "trace_no", "auth_code", "terminal_id"):
         value = getattr(tx, name, None)
         if value is not None:
             fields[name] = value
+    if tx.trace_no is not None:
+        fields["rrn"] = f"{tx.trace_no:06d}"
+    if tx.card_name:
+        fields["card_brand"] = tx.card_name
     pan = _masked_pan(tx.masked_pan)
     if pan is not None:
         fields["masked_pan"] = pan
-    fields["approved_offline"] = bool(tx.approved_offline)
+    fields["offline"] = bool(tx.approved_offline)
     return fields
 
 

@@ -94,8 +94,8 @@ def _receipt_texts(lang: str) -> tuple[str, str]:
     result = {
         "masked_pan": "220220******0014",
         "auth_code": "007920",
-        "trace_no": 1,
-        "card_name": "MIR",
+        "rrn": "000001",
+        "card_brand": "MIR",
         "terminal_id": "52523535",
     }
     receipt = build_receipt(
