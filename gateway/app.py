@@ -150,6 +150,48 @@ def _http_exception_error(exc: web.HTTPException) -> GatewayError | None:
     return None
 
 
+OVERLOAD_LOG_INTERVAL_S: Final = 1.0
+
+
+def _overloaded(request: web.Request, rt: Runtime) -> web.Response:
+    """The overload answer: the same bytes every time, one summary log line a second.
+
+    A line per refused request would add to the overload it reports, so refusals
+    are counted and summed up in ``gateway_overload refused=N`` once a second.
+    """
+    entry = request[audit_key]
+    rt.count(OverloadedError.code)
+    rt.overload_refused += 1
+    now = time.monotonic()
+    if now - rt.overload_logged_at >= OVERLOAD_LOG_INTERVAL_S:
+        audit_logger.warning(
+            "gateway_overload refused=%d in_flight_max=%d", rt.overload_refused, rt.in_flight_max
+        )
+        rt.overload_refused, rt.overload_logged_at = 0, now
+    key = entry.protocol
+    cached = rt.overload_answers.get(key)
+    if cached is None:
+        error = OverloadedError(
+            f"more than {rt.in_flight_max} requests in flight; retry later", reason="overloaded"
+        )
+        response = _error_response(request, error)
+        assert isinstance(response.body, bytes)
+        cached = rt.overload_answers[key] = (
+            response.status,
+            response.body,
+            response.content_type,
+            dict(response.headers),
+        )
+    status, body, content_type, headers = cached
+    return web.Response(
+        status=status,
+        body=body,
+        headers={k: v for k, v in headers.items() if k.lower() != "content-type"},
+        content_type=content_type,
+        charset="utf-8",
+    )
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -158,15 +200,15 @@ async def error_middleware(
     rt = request.app[runtime_key]
     entry = Audit(protocol="osmp" if request.path.startswith("/osmp") else "json")
     request[audit_key] = entry
+    if rt.in_flight >= rt.in_flight_max:
+        # The in-flight bound: refuse at once beyond it (back-pressure, not
+        # collapse), as cheaply as possible, since under overload these refusals
+        # compete for the CPU with the payments being served.
+        return _overloaded(request, rt)
     started = time.perf_counter()
     response: web.StreamResponse | None = None
     error: GatewayError | None = None
     try:
-        # The in-flight bound: refuse at once beyond it (back-pressure, not collapse).
-        if rt.in_flight >= rt.in_flight_max:
-            raise OverloadedError(
-                f"more than {rt.in_flight_max} requests in flight; retry later", reason="overloaded"
-            )
         if rt.draining:
             raise RetryLaterError(
                 "the gateway is shutting down; retry later", reason="shutting-down"

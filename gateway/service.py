@@ -347,7 +347,10 @@ class PaymentService:
         self.clock_ms = clock_ms
         self._catalog = _Catalog(catalog_path, catalog_age_max_s, clock_ms)
         self._lookups = BatchRunner("gateway-lookup")
-        self._in_flight: dict[str, asyncio.Task[tuple[PaymentRecord, bool]]] = {}
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
+        # Payments whose request was cancelled after their journal append was
+        # queued: finished in the background (see _complete_later).
+        self._completing: dict[str, asyncio.Task[None]] = {}
         # Accepted (durable in the journal), index row not written yet.
         self._indexing: dict[str, PaymentRecord] = {}
         self._index_waiters: list[tuple[frozenset[str], asyncio.Future[None]]] = []
@@ -491,11 +494,10 @@ class PaymentService:
                 raise await self._conflict(agent, payment_id, txn_id)
             return accepted, True
         self.pays_started += 1
-        # The payment runs as its own task, shielded from the request: a client
-        # that hangs up, a request timeout or a shutdown cancelling handlers
-        # must not cut it between its journal append and its index row.
-        task = asyncio.get_running_loop().create_task(
-            self._pay(
+        flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight[payment_id] = flight
+        try:
+            return await self._pay(
                 agent,
                 payment_id=payment_id,
                 txn_id=txn_id,
@@ -503,18 +505,18 @@ class PaymentService:
                 amount_minor=amount_minor,
                 protocol=protocol,
                 txn_date=txn_date,
-            ),
-            name=f"pay-{payment_id}",
-        )
-        self._in_flight[payment_id] = task
+            )
+        finally:
+            # A payment cancelled after its journal append was queued is finished
+            # by _complete_later, which then ends its flight itself.
+            if payment_id not in self._completing:
+                self._land(payment_id, flight)
 
-        def finished(t: asyncio.Task[tuple[PaymentRecord, bool]]) -> None:
-            self._in_flight.pop(payment_id, None)
-            if not t.cancelled():
-                t.exception()  # retrieved here when the request itself was cancelled
-
-        task.add_done_callback(finished)
-        return await asyncio.shield(task)
+    def _land(self, payment_id: str, flight: asyncio.Future[None]) -> None:
+        if self._in_flight.get(payment_id) is flight:
+            del self._in_flight[payment_id]
+        if not flight.done():
+            flight.set_result(None)
 
     def _same(self, record: PaymentRecord, account: str, amount_minor: int) -> bool:
         return (record.account, record.amount_minor, record.currency) == (
@@ -616,12 +618,18 @@ class PaymentService:
         except JournalError as exc:
             await asyncio.gather(result_task, return_exceptions=True)
             raise self._journal_refusal(exc) from None
+        except asyncio.CancelledError:
+            self._complete_later(payment_id, intent, result)
+            raise
         try:
             await result_task
         except JournalError as exc:
             # The intent is durable, its result is not: the payment is accepted
             # (start() completes it after a crash), but say so only once both are.
             raise self._journal_refusal(exc) from None
+        except asyncio.CancelledError:
+            self._complete_later(payment_id, intent, result)
+            raise
         record = record_from_entry(intent_outcome, self.index.tz)
         assert record is not None
         self._seq_seen = max(self._seq_seen, record.seq)
@@ -632,6 +640,37 @@ class PaymentService:
         # not in flight) after raising _seq_seen to its seq, or happened before
         # start(), which set _seq_seen to the journal's head.
         return record, record.seq <= seen_before
+
+    def _complete_later(
+        self, payment_id: str, intent: PaymentIntent, result: PaymentResult
+    ) -> None:
+        """Finish a payment whose request was cancelled (client gone, timeout, shutdown).
+
+        Its appends were already queued, so the journal commits them whatever
+        happens to the request; this task appends them again (the journal
+        returns the stored entries: nothing is written twice), indexes the
+        payment and only then ends its flight, so repeats keep getting 90
+        until it is settled and the watermark rule holds. No task is spent on
+        the common path, where the request is not cancelled.
+        """
+        flight = self._in_flight[payment_id]
+
+        async def complete() -> None:
+            try:
+                entry = await self.journal.record_payment_intent(intent)
+                await self.journal.record_payment_result(result)
+            except JournalError as exc:
+                logger.error("gateway_pay_not_completed payment_id=%s error=%s", payment_id, exc)
+            else:
+                record = record_from_entry(entry, self.index.tz)
+                assert record is not None
+                self._seq_seen = max(self._seq_seen, record.seq)
+                self._index_later(record)
+            finally:
+                del self._completing[payment_id]
+                self._land(payment_id, flight)
+
+        self._completing[payment_id] = asyncio.get_running_loop().create_task(complete())
 
     def _index_later(self, record: PaymentRecord) -> None:
         """Write the index row after answering: the journal entry is what makes it durable.

@@ -69,6 +69,13 @@ class Runtime:
     draining: bool = False
     service: PaymentService | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    overload_refused: int = 0
+    """Overload refusals since the last ``gateway_overload`` summary line."""
+    overload_logged_at: float = -1e9
+    overload_answers: dict[str, tuple[int, bytes, str, dict[str, str]]] = field(
+        default_factory=dict
+    )
+    """The overload answer per protocol, rendered once."""
 
     def svc(self) -> PaymentService:
         """The payment service, or retry-later while starting or stopping."""

@@ -9,6 +9,7 @@ import urllib.parse
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from central_sync.journal import Journal
@@ -63,8 +64,9 @@ async def test_concurrent_duplicate_json_payments_get_409_then_the_same_answer(
 
 
 async def test_overload_answers_retry_later_at_once_and_loses_nothing(
-    make_gateway: MakeGateway,
+    make_gateway: MakeGateway, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="lobbypay.gateway.audit")
     gate = CommitGate()
     gw = await make_gateway(open_journal=gate.opener(), requests_in_flight_max=4)
     gate.close()
@@ -82,6 +84,10 @@ async def test_overload_answers_retry_later_at_once_and_loses_nothing(
     assert over_json.status == 503
     assert over_json.headers["Retry-After"] == "2"
     assert (await over_json.json())["code"] == "overloaded"
+    # Refusals are summed up, not logged one by one.
+    summaries = [r.getMessage() for r in caplog.records if "gateway_overload" in r.getMessage()]
+    assert summaries == ["gateway_overload refused=1 in_flight_max=4"]
+    assert not any("outcome=overloaded" in r.getMessage() for r in caplog.records)
     gate.open()
     answers = await asyncio.gather(*held)
     assert [a.result for a in answers] == [R.OK] * 4
