@@ -222,6 +222,8 @@ async def _bench(entries: int, directory: Path) -> dict[str, float]:
         "floor_entries_per_s": entries / floor_s,
         "flush_vs_floor": floor_s / flush_s,
         "setup_s": setup_s,
+        "mark_sent_s": agent.counters.mark_sent_s,
+        "mark_acknowledged_s": agent.counters.mark_acknowledged_s,
     }
 
 
@@ -231,7 +233,8 @@ def run_agent_flush_bench(entries: int, directory: Path | None = None) -> dict[s
     Keys: entries, flush_s, entries_per_s, batches, wire_bytes_per_entry,
     floor_s (read + sign only), floor_entries_per_s, flush_vs_floor (floor_s /
     flush_s: 1.0 would mean the network and central cost nothing), setup_s
-    (building the backlog through the journal).
+    (building the backlog through the journal), mark_sent_s and
+    mark_acknowledged_s (the part of flush_s spent in those journal calls).
     """
     if entries < 2:
         raise ValueError("entries must be at least 2")
@@ -262,13 +265,18 @@ def main(argv: list[str] | None = None) -> int:
         "on the wire"
     )
     print(f"  flush vs baseline: {figures['flush_vs_floor']:.2f}x of the read+sign rate")
+    print(
+        f"  of the flush, in the journal: mark_sent {figures['mark_sent_s']:.1f} s, "
+        f"mark_acknowledged {figures['mark_acknowledged_s']:.1f} s"
+    )
     if entries >= FULL_ENTRIES:
         scaled = figures["flush_s"] * FULL_ENTRIES / entries
         verdict = "OK" if scaled <= TARGET_FULL_S else "MISSED"
         print(f"  target <= {TARGET_FULL_S:.0f} s for 1,000,000 entries: {verdict}")
     else:
-        scaled = figures["flush_s"] * FULL_ENTRIES / entries
-        print(f"  projected for 1,000,000 entries: {scaled:.0f} s (target {TARGET_FULL_S:.0f} s)")
+        # No linear projection: the journal's mark_acknowledged costs grow with
+        # the backlog still pending, so only the full run says it.
+        print(f"  target <= {TARGET_FULL_S:.0f} s applies to the full 1,000,000-entry run")
     print(f"agent_flush_s={figures['flush_s']:.2f} entries_per_s={figures['entries_per_s']:.0f}")
     return 0
 

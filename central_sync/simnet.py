@@ -788,6 +788,12 @@ async def run_simulation(
             )
             try:
                 result = await agent.run()
+            except Exception as exc:  # a bug in the agent: report it with the seed
+                report.violations.append(f"agent raised {type(exc).__name__}: {exc}")
+                await agent.close()
+                agent = None
+                done = True
+                break
             except SimCrash:
                 report.crashes += 1
                 await agent.close()
@@ -969,7 +975,10 @@ def run_seeds(seeds: Sequence[int], workdir: str) -> list[SeedOutcome]:
         template = await prepare_template(base / "template")
         out: list[SeedOutcome] = []
         for seed in seeds:
-            report = await run_simulation(seed, base / f"seed-{seed}", template)
+            try:
+                report = await run_simulation(seed, base / f"seed-{seed}", template)
+            except Exception as exc:  # the harness itself broke: still name the seed
+                report = SimReport(seed=seed, violations=[f"simulation raised {exc!r}"])
             out.append(
                 SeedOutcome(
                     seed=seed,

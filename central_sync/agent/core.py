@@ -61,6 +61,7 @@ import functools
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,6 +237,10 @@ class AgentCounters:
     resends: int = 0
     heartbeats: int = 0
     catalogs_applied: int = 0
+    mark_sent_s: float = 0.0
+    """Real seconds spent in ``Journal.mark_sent`` (measurement only, never behaviour)."""
+    mark_acknowledged_s: float = 0.0
+    """Real seconds spent in ``Journal.mark_acknowledged``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -434,7 +439,9 @@ class SyncAgent:
             return UploadResult(kind=UploadKind.IDLE)
         self._last_batch = batch
         if batch.to_seq > self._marked_sent_through:
+            started = time.perf_counter()
             await self.journal.mark_sent(batch.to_seq)
+            self.counters.mark_sent_s += time.perf_counter() - started
             self._marked_sent_through = batch.to_seq
         if self.config.prefetch:
             head_seq, _ = await self.journal.head()
@@ -549,7 +556,9 @@ class SyncAgent:
         """Mark the journal; None when done, else the failure to report."""
         for attempt in range(2):
             try:
+                started = time.perf_counter()
                 await self.journal.mark_acknowledged(ack.acked_seq, ack.head_hash)
+                self.counters.mark_acknowledged_s += time.perf_counter() - started
                 self._acked = max(self._acked or 0, ack.acked_seq)
                 return None
             except (JournalWriteError, JournalUnavailableError, JournalBusyError) as exc:
