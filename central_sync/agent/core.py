@@ -440,7 +440,10 @@ class SyncAgent:
         self._last_batch = batch
         if batch.to_seq > self._marked_sent_through:
             started = time.perf_counter()
-            await self.journal.mark_sent(batch.to_seq)
+            try:
+                await self.journal.mark_sent(batch.to_seq)
+            except (JournalWriteError, JournalUnavailableError, JournalBusyError) as exc:
+                return self._retry("journal", str(exc))
             self.counters.mark_sent_s += time.perf_counter() - started
             self._marked_sent_through = batch.to_seq
         if self.config.prefetch:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -693,3 +695,53 @@ async def test_gap_after_gap_is_bounded_then_backs_off(
     await transport.close()
     assert kinds == [UploadKind.RESEND] * 3 + [UploadKind.RETRY]
     assert agent.failures == 1
+
+
+def fill_disk(path: Path) -> None:
+    """Write zeros to ``path`` until its filesystem is full (bounded: a small tmpfs)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(4096):
+            try:
+                os.write(fd, b"\0" * 4096)
+            except OSError:
+                break
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs: a disk that really fills up (ENOSPC)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the full-disk test as root")
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+async def test_full_disk_while_marking_entries_is_retried_not_fatal(
+    small_fs: Path, enrolled: Central, terminal: Identity
+) -> None:
+    journal = await Journal.open(small_fs / "journal.db")
+    try:
+        await append_payments(journal, 20)
+        filler = small_fs / "filler"
+        await asyncio.to_thread(fill_disk, filler)
+        agent = make_agent(journal, terminal, enrolled)
+        result = await agent.upload_step()
+        assert result.kind is UploadKind.RETRY
+        assert result.reason == "journal"
+        assert await journal.acknowledged_through() == 0
+        filler.unlink()
+        report = await agent.flush()
+        assert report.complete
+        assert report.acknowledged_through == 40
+    finally:
+        await journal.close()
