@@ -40,7 +40,7 @@ class Central:
 
     @property
     def app(self) -> web.Application:
-        return self.server.app  # type: ignore[return-value]
+        return self.server.app
 
     @property
     def storage(self) -> Storage:

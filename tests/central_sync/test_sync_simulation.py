@@ -20,10 +20,10 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -40,6 +40,8 @@ from central_sync.simnet import (
     run_seeds,
     run_simulation,
 )
+
+T = TypeVar("T")
 
 SEEDS_DEFAULT = 2000
 SLOW_SEEDS = 10_000
@@ -119,9 +121,9 @@ def test_simulation_more_seeds_keep_every_entry_exactly_once(sim_dir: Path) -> N
     _check(_run_many(seeds, sim_dir), SLOW_SEEDS)
 
 
-def _in_sim_loop(coro_factory: object) -> object:
+def _in_sim_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     with asyncio.Runner(loop_factory=new_sim_loop) as runner:
-        return runner.run(coro_factory())  # type: ignore[operator]
+        return runner.run(factory())
 
 
 def test_simulation_replay_is_identical(sim_dir: Path) -> None:
@@ -138,7 +140,7 @@ def test_simulation_replay_is_identical(sim_dir: Path) -> None:
             print(first.summary())
         return first.trace, second.trace, first.violations
 
-    first, second, violations = _in_sim_loop(twice)  # type: ignore[misc]
+    first, second, violations = _in_sim_loop(twice)
     assert not violations, f"seed {seed}: {violations}"
     assert len(first) > 10
     assert first == second
@@ -151,7 +153,7 @@ def test_simulation_differs_between_seeds(sim_dir: Path) -> None:
         b = await run_simulation(4, sim_dir / "b", template)
         return a.trace, b.trace
 
-    a, b = _in_sim_loop(two)  # type: ignore[misc]
+    a, b = _in_sim_loop(two)
     assert a != b
 
 
@@ -205,7 +207,7 @@ def test_simulation_catches_acks_for_entries_central_never_got(sim_dir: Path) ->
         )
         return report.violations
 
-    violations = _in_sim_loop(run)  # type: ignore[misc]
+    violations = _in_sim_loop(run)
     assert any("not exactly once" in v for v in violations), violations
     assert any("heads differ" in v for v in violations), violations
 
