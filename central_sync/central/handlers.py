@@ -51,11 +51,26 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, or its first ``limit + 1`` bytes if it is longer.
+
+    ``content.read(n)`` answers what is buffered (one network read, ~64 KiB),
+    not ``n`` bytes, so a body is read until its end or the bound.
+    """
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
 async def _small_body(request: web.Request) -> bytes:
     limit = request.app[settings_key].small_request_bytes_max
     if request.content_length is not None and request.content_length > limit:
         raise BadRequestError(f"request body larger than {limit} bytes")
-    body = await request.content.read(limit + 1)
+    body = await _read_body(request, limit)
     if len(body) > limit:
         raise BadRequestError(f"request body larger than {limit} bytes")
     return body
@@ -130,7 +145,8 @@ async def upload_batch(request: web.Request) -> web.Response:
     else:
         gate.in_flight += 1
         try:
-            data = await request.content.read(limit + 1)
+            # Over the bound: limit + 1 bytes, which ingest refuses as too large.
+            data = await _read_body(request, limit)
             result = await ingestor.ingest(data, claimed_terminal_id=claimed)
         finally:
             gate.in_flight -= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -107,6 +108,33 @@ async def test_enrolled_terminal_uploads_and_gets_a_verified_ack(
         assert isinstance(answer, protocol.Ack)
         assert (answer.acked_seq, answer.head_hash) == (20, entries[-1].hash)
     assert (await client.app[storage_key].counts()).payments == 10
+
+
+async def test_batch_arriving_in_many_network_reads_is_read_whole(
+    central: tuple[Client, bytes],
+) -> None:
+    client, central_key = central
+    key = Key()
+    await enroll_over_http(client, central_key, key)
+    entries = synthetic_entries(21, 1500)
+    data = batch(entries, key)
+    assert 100_000 < len(data) < 200_000  # several reads, under batch_wire_bytes_max
+
+    async def in_pieces() -> AsyncIterator[bytes]:
+        # A pause after each piece: the server sees the body in several reads.
+        for start in range(0, len(data), 16_384):
+            yield data[start : start + 16_384]
+            await asyncio.sleep(0.005)
+
+    resp = await client.post(
+        "/v1/batches", data=in_pieces(), headers={"X-Lobbypay-Terminal": key.terminal_id}
+    )
+    assert resp.status == 200, await resp.text()
+    answer = protocol.parse_answer(
+        await resp.read(), central_public_key=central_key, terminal_id=key.terminal_id
+    )
+    assert isinstance(answer, protocol.Ack)
+    assert answer.acked_seq == 3000
 
 
 async def test_gap_answers_409_with_the_expected_seq(central: tuple[Client, bytes]) -> None:
