@@ -8,6 +8,7 @@
   :class:`AiohttpTransport`; :mod:`central_sync.simnet` has the simulated one.
 * :mod:`~central_sync.agent.timing` — :class:`Clock` and full-jitter :class:`Backoff`.
 * :mod:`~central_sync.agent.state` — the status file `lobbypay sync status` reads.
+* :mod:`~central_sync.agent.enroll` — :func:`enroll`, the client side of enrollment.
 """
 
 from central_sync.agent.core import (
@@ -22,6 +23,7 @@ from central_sync.agent.core import (
     UploadResult,
 )
 from central_sync.agent.decide import Action, Decision, decide
+from central_sync.agent.enroll import EnrollmentError, enroll
 from central_sync.agent.errors import (
     AgentConfigError,
     AnswerTooLargeError,
@@ -48,6 +50,7 @@ __all__ = [
     "CatalogPull",
     "Clock",
     "Decision",
+    "EnrollmentError",
     "FlushReport",
     "HeartbeatResult",
     "Problem",
@@ -63,5 +66,6 @@ __all__ = [
     "UploadKind",
     "UploadResult",
     "decide",
+    "enroll",
     "load_state",
 ]

@@ -17,8 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from central_sync import protocol
 from central_sync.agent import (
     AiohttpTransport,
+    EnrollmentError,
     Response,
     UploadKind,
+    enroll,
     load_state,
 )
 from central_sync.agent.timing import Backoff
@@ -745,3 +747,57 @@ async def test_full_disk_while_marking_entries_is_retried_not_fatal(
         assert report.acknowledged_through == 40
     finally:
         await journal.close()
+
+
+# --- enrollment ------------------------------------------------------------------------
+
+
+async def test_enroll_registers_the_key_and_verifies_centrals_answer(
+    central: Central, terminal: Identity, journal: Journal
+) -> None:
+    code = (await central.admin("POST", "/v1/admin/registration-codes", {"location": "spb-1"}))[
+        "code"
+    ]
+    transport = AiohttpTransport(central.url)
+    try:
+        with pytest.raises(EnrollmentError) as wrong_key:
+            await enroll(
+                transport,
+                terminal,
+                public_key=terminal.public_key_bytes,
+                registration_code=code,
+                location="spb-1",
+                label="Подъезд 1",
+                central_public_key=other_key().public_key().public_bytes_raw(),
+            )
+        assert wrong_key.value.retryable
+        # The code was used by that (verified-by-central) request: enrolling again
+        # with the same key returns the same record; the answer now verifies.
+        answer = await enroll(
+            transport,
+            terminal,
+            public_key=terminal.public_key_bytes,
+            registration_code=code,
+            location="spb-1",
+            label="Подъезд 1",
+            central_public_key=central.public_key,
+        )
+        assert answer.terminal_id == terminal.terminal_id
+        assert answer.location == "spb-1"
+        other = generate_identity(Path(str(journal.path) + ".other.key"))
+        with pytest.raises(EnrollmentError) as used:
+            await enroll(
+                transport,
+                other,
+                public_key=other.public_key_bytes,
+                registration_code=code,
+                location="spb-1",
+                label="x",
+                central_public_key=central.public_key,
+            )
+        assert not used.value.retryable
+    finally:
+        await transport.close()
+    await append_payments(journal, 1)
+    agent = make_agent(journal, terminal, central)
+    assert (await agent.flush()).complete
