@@ -23,7 +23,7 @@ _pg_reachable: bool | None = None
 async def _pg_is_reachable() -> bool:
     global _pg_reachable
     if _pg_reachable is None:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
 
         try:
             conn = await asyncpg.connect(pg_dsn(), timeout=5)

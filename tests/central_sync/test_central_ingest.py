@@ -567,8 +567,8 @@ async def test_real_journal_entries_sync_and_are_acknowledged(
                 pending, terminal_id=key.terminal_id, signer=key, entries_max=25, bytes_max=1 << 20
             )
             await journal.mark_sent(out.to_seq)
-            result = await ing.ingest(out.data)
-            ack = protocol.verify_ack(result.answer, CENTRAL.public, key.terminal_id)
+            answer = await ing.ingest(out.data)
+            ack = protocol.verify_ack(answer.answer, CENTRAL.public, key.terminal_id)
             await journal.mark_acknowledged(ack.acked_seq, ack.head_hash)
             sent = ack.acked_seq
         assert await journal.acknowledged_through() == 61

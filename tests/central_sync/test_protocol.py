@@ -823,12 +823,13 @@ def test_small_message_with_one_byte_changed_never_verifies_as_something_else(
     if bytes(changed) == original:
         return
     _parse_all(bytes(changed))
+    verifiers: list[Callable[[bytes], object]] = [
+        lambda d: protocol.verify_ack(d, _CENTRAL.public, _KEY.terminal_id),
+        protocol.verify_enroll_request,
+        lambda d: protocol.verify_heartbeat(d, _KEY.public),
+        lambda d: protocol.verify_config_bundle(
+            d, central_public_key=_CENTRAL.public, now_ms=NOW_MS
+        ),
+    ]
     with pytest.raises(SyncProtocolError):
-        [
-            lambda d: protocol.verify_ack(d, _CENTRAL.public, _KEY.terminal_id),
-            protocol.verify_enroll_request,
-            lambda d: protocol.verify_heartbeat(d, _KEY.public),
-            lambda d: protocol.verify_config_bundle(
-                d, central_public_key=_CENTRAL.public, now_ms=NOW_MS
-            ),
-        ][which](bytes(changed))
+        verifiers[which](bytes(changed))
