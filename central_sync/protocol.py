@@ -14,12 +14,16 @@ Upload, terminal -> central:
   currency and per provider). Each entry is the object the journal hashed,
   ``{"body","kind","seq","ts_ms"}``; because the whole message is canonical JSON,
   the bytes of each entry inside it are exactly the bytes that were hashed.
-  Central re-encodes each entry once (one C call), hashes those bytes, stores
-  them, and splices them back into the canonical text of the whole message, which
-  must equal what arrived — one pass is the canonical check, the hash input and
-  the stored copy. Compression removes the repeated keys, so a typical payment
-  (intent + result) costs under 100 bytes on the wire. Per-entry hashes are not
-  sent: central recomputes the chain from ``prev_hash`` and must reach ``head_hash``.
+  Central re-encodes each entry once (one C call) and requires the message to be
+  exactly those texts spliced into the canonical envelope (compared in place);
+  the same bytes are the hash input and the stored copy. The re-encoding is the
+  canonical check and is not skipped when the hashes chain: the terminal computes
+  the chain itself, so a matching hash proves the bytes are the ones it signed,
+  not that they are canonical (a duplicate key two parsers would read
+  differently hashes just as well). Compression removes the repeated keys, so a
+  typical payment (intent + result) costs under 100 bytes on the wire. Per-entry
+  hashes are not sent: central recomputes the chain from ``prev_hash`` and must
+  reach ``head_hash``.
 * ``enroll-request`` (signed by the new terminal's own key: proof of possession)
   and ``heartbeat`` (signed by the terminal).
 
@@ -894,8 +898,8 @@ class BatchEnvelope:
         """Check canonical form and signature, then structure, chain and summary.
 
         DESIGN.md, "The signed sync protocol", upload. Each entry is re-encoded
-        once: those bytes are hashed, stored, and spliced into the canonical
-        text of the whole message, which must equal the bytes received.
+        once: the received text must be those texts spliced into the canonical
+        envelope, and those bytes are hashed and stored.
         """
         return _verify(self, public_key)
 
