@@ -87,10 +87,6 @@ class IngestResult:
         assert (self.ack is None) != (self.refusal is None)
 
 
-def _text(value: object) -> str | None:
-    return value if type(value) is str else None
-
-
 def build_plan(
     terminal: TerminalRecord, batch: VerifiedBatch, new: Sequence[VerifiedEntry], now_ms: int
 ) -> ApplyPlan:
@@ -159,11 +155,13 @@ def build_plan(
             duplicates.append(DuplicateRow(seq, kind, payment_id, agent, txn_id, reason, existing))
         elif kind == KIND_PAYMENT_RESULT:
             payment_id = body["payment_id"]
+            auth_code, rrn = body.get("auth_code"), body.get("rrn")
+            masked_pan, card_brand = body.get("masked_pan"), body.get("card_brand")
             fields = (
-                _text(body.get("auth_code")),
-                _text(body.get("rrn")),
-                _text(body.get("masked_pan")),
-                _text(body.get("card_brand")),
+                auth_code if type(auth_code) is str else None,
+                rrn if type(rrn) is str else None,
+                masked_pan if type(masked_pan) is str else None,
+                card_brand if type(card_brand) is str else None,
                 body.get("offline") is True,
             )
             payment = payments.get(payment_id)
