@@ -446,6 +446,33 @@ def test_batch_signed_by_the_terminal_but_inconsistent_is_rejected(
         protocol.verify_batch(_mutated(term, mutate), public_key=term.public)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"payment_id": "short"}, "malformed payment_id"),
+        ({"amount_minor": True}, "amount_minor must be an integer"),
+        ({"currency": "rub"}, "ISO 4217"),
+        ({"account": ""}, "account must be a non-empty string"),
+        ({"services": {"a": 1}}, "services must be a list"),
+        ({"services": [5]}, "each service must be an object"),
+        ({"services": [{"provider": "", "amount_minor": 1}]}, "service provider"),
+        ({"services": [{"provider": "P", "amount_minor": -1}]}, "service amount_minor"),
+        ({"agent": "sber"}, "agent and txn_id come together"),
+        ({"agent": "a" * 65, "txn_id": "1"}, "agent must be"),
+        ({"agent": "sber", "txn_id": ""}, "txn_id must be"),
+    ],
+)
+def test_signed_payment_intent_with_a_malformed_field_is_rejected(
+    term: Key, change: dict[str, Any], message: str
+) -> None:
+    def mutate(b: dict[str, Any]) -> None:
+        entry = _entry_value(b, 0)
+        _set_entry(b, 0, canonical.encode({**entry, "body": {**entry["body"], **change}}).decode())
+
+    with pytest.raises(MalformedError, match=message):
+        protocol.verify_batch(_mutated(term, mutate), public_key=term.public)
+
+
 def test_batch_with_a_gateway_intent_lacking_txn_id_is_rejected(term: Key) -> None:
     entries = chain(
         iter(
