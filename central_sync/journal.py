@@ -504,6 +504,7 @@ class Journal:
         self.checkpoint_rows = 4096
         self._rows_since_checkpoint = 0
         self._checkpoint_running = False
+        self._acked_seen = 0
         self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-ckpt")
         self._head_seq = 0
         self._head_hash = GENESIS_HASH
@@ -641,8 +642,12 @@ class Journal:
         return await self._run(lambda: self._read_sync(from_seq, limit))
 
     async def head(self) -> tuple[int, bytes]:
-        """The last seq and its hash; (0, GENESIS_HASH) for an empty journal."""
-        return await self._run(lambda: (self._head_seq, self._head_hash))
+        """The last seq and its hash on disk; (0, GENESIS_HASH) for an empty journal.
+
+        Read from the file, so a handle in another process (the sync agent's)
+        sees what the writer has committed.
+        """
+        return await self._run(self._head_sync)
 
     async def acknowledged_through(self) -> int:
         """The highest seq central has acknowledged (0 if none)."""
@@ -713,6 +718,7 @@ class Journal:
             else:
                 self._fault = JournalUnavailableError("opened for inspection only")
             self._exposure = self._compute_exposure(conn)
+            self._acked_seen = int(self._meta(conn, "acked_through", 0))
         except sqlite3.DatabaseError as exc:
             self._close_sync()
             raise JournalCorruptError(f"journal {self.path} is damaged: {exc}") from None
@@ -781,6 +787,11 @@ class Journal:
             int(self._meta(conn, "anchor_seq", 0)),
             bytes(self._meta(conn, "anchor_hash", GENESIS_HASH)),
         )
+
+    def _head_sync(self) -> tuple[int, bytes]:
+        conn = self._db()
+        row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
+        return self._anchor(conn) if row is None else (int(row[0]), bytes(row[1]))
 
     def _load_head(self, conn: sqlite3.Connection) -> None:
         row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
@@ -907,6 +918,51 @@ class Journal:
     def _stage_and_commit(
         self, conn: sqlite3.Connection, group: Sequence[_Prepared], *, careful: bool
     ) -> list[Entry | JournalError]:
+        # The write lock is taken first, so that what the group is checked
+        # against (head, acknowledgements, stored payments) cannot change
+        # before it commits.
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return self._write_failed([], str(exc), len(group))
+        try:
+            return self._stage_in_transaction(conn, group, careful=careful)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    def _follow_disk(self, conn: sqlite3.Connection) -> None:
+        """Notice what other processes changed: acknowledgements, or a second writer.
+
+        The sync agent runs in its own process and marks entries acknowledged
+        in the same file; the money at risk is recomputed when it has. Entries
+        appended by another process would fork the chain, so that is refused.
+        """
+        disk_head, acked = conn.execute(
+            "SELECT (SELECT max(seq) FROM entries), "
+            "(SELECT value FROM journal_meta WHERE key = 'acked_through')"
+        ).fetchone()
+        if disk_head is not None and int(disk_head) != self._head_seq:
+            raise JournalCorruptError(
+                f"another process appended to this journal (head {disk_head}, expected "
+                f"{self._head_seq}); a journal has one writer — stop the other service"
+            )
+        acked = int(acked or 0)
+        if acked != self._acked_seen:
+            self._exposure = self._compute_exposure(conn)
+            self._acked_seen = acked
+
+    def _stage_in_transaction(
+        self, conn: sqlite3.Connection, group: Sequence[_Prepared], *, careful: bool
+    ) -> list[Entry | JournalError]:
+        try:
+            self._follow_disk(conn)
+        except JournalCorruptError as exc:
+            conn.execute("ROLLBACK")
+            self._fault = exc
+            logger.error("journal_second_writer error=%s", exc)
+            return [exc] * len(group)
         now_ms = self._clock_ms()
         seq, prev = self._head_seq, self._head_hash
         exposure = _Exposure(
@@ -964,9 +1020,9 @@ class Journal:
                 staged[p.dedup_key] = entry
             outcomes.append(entry)
         if not rows:
+            conn.execute("ROLLBACK")
             return outcomes
         try:
-            conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
                 "INSERT INTO entries (seq, kind, ts_ms, body, prev_hash, hash) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -998,11 +1054,13 @@ class Journal:
         return outcomes
 
     def _write_failed(
-        self, outcomes: list[Entry | JournalError], reason: str
+        self, outcomes: list[Entry | JournalError], reason: str, group_size: int = 0
     ) -> list[Entry | JournalError]:
         fault = JournalWriteError(f"journal write failed: {reason}")
         self._fault = fault
         logger.error("journal_write_failed error=%s", reason)
+        if not outcomes:
+            return [fault] * group_size
         # Entries of this group are not stored; ones that existed before are.
         return [fault if isinstance(o, Entry) and o.seq > self._head_seq else o for o in outcomes]
 
@@ -1145,10 +1203,9 @@ class Journal:
 
     def _mark_acked_sync(self, through_seq: int, head_hash: bytes) -> None:
         conn = self._db()
-        if through_seq > self._head_seq:
-            raise JournalError(
-                f"ack for seq {through_seq} beyond the journal head {self._head_seq}"
-            )
+        head_seq, _ = self._head_sync()
+        if through_seq > head_seq:
+            raise JournalError(f"ack for seq {through_seq} beyond the journal head {head_seq}")
         if through_seq <= self._acked_through_sync():
             return  # an old or repeated ack changes nothing
         row = conn.execute("SELECT hash FROM entries WHERE seq = ?", (through_seq,)).fetchone()
@@ -1168,6 +1225,7 @@ class Journal:
 
         self._write_tx(tx)
         self._exposure = self._compute_exposure(conn)
+        self._acked_seen = through_seq
 
     _INTENT_KEYS = (
         # Intent keys are "payment-intent:<id>"; ';' sorts right after ':'.
@@ -1216,7 +1274,7 @@ class Journal:
         if last is None:
             return 0
         # Never prune the head: it anchors the next entry's prev_hash.
-        last = min(int(last), self._head_seq - 1)
+        last = min(int(last), self._head_sync()[0] - 1)
         if last <= self._anchor(conn)[0]:
             return 0
         anchor_hash = conn.execute("SELECT hash FROM entries WHERE seq = ?", (last,)).fetchone()[0]
@@ -1321,7 +1379,7 @@ class Journal:
         except OSError:
             size = 0
         return JournalStats(
-            head_seq=self._head_seq,
+            head_seq=self._head_sync()[0],
             acknowledged_through=self._acked_through_sync(),
             entries_by_state=by_state,
             entries_by_kind=by_kind,

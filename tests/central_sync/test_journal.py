@@ -470,3 +470,35 @@ async def test_failed_write_stores_nothing_and_refuses_until_recovered(
         await j.recover()
         assert await j.read(1, 10) == [first]
         assert (await j.record_payment_intent(intent(2))).seq == 2
+
+
+async def test_acknowledgement_by_another_process_releases_offline_limits(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    kiosk = await Journal.open(path, limits=OfflineLimits(payments_max=1))
+    agent = await Journal.open(path)  # the sync agent's own handle on the same file
+    try:
+        first = await kiosk.record_payment_intent(intent(1))
+        with pytest.raises(OfflineLimitError):
+            await kiosk.record_payment_intent(intent(2))
+        await agent.mark_acknowledged(first.seq, first.hash)
+        assert (await kiosk.record_payment_intent(intent(2))).seq == 2
+    finally:
+        await agent.close()
+        await kiosk.close()
+
+
+async def test_second_writer_process_is_refused_not_forked(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    one = await Journal.open(path)
+    two = await Journal.open(path)
+    try:
+        await one.append("device-event", {"n": 1})
+        with pytest.raises(JournalCorruptError, match="one writer"):
+            await two.append("device-event", {"n": 2})
+        with pytest.raises(JournalUnavailableError):
+            await two.append("device-event", {"n": 3})
+        assert (await one.append("device-event", {"n": 4})).seq == 2
+        assert (await one.verify()).ok
+    finally:
+        await two.close()
+        await one.close()

@@ -28,18 +28,38 @@ def _kills() -> int:
     return int(os.environ.get("LOBBYPAY_CRASH_KILLS", "200"))
 
 
-def _run_child(path: Path, run: int, retry: list[str], kill_after_s: float) -> list[str]:
+def _run_child(path: Path, run: int, retry: list[str], rng: random.Random) -> list[str]:
+    """Run a writer and SIGKILL it at a random moment; return what it printed.
+
+    One run in ten is killed during start-up (opening, migrating, recovering
+    the WAL); the others a random time after the writer said READY, while
+    appends are in flight. Waiting for READY keeps a slow machine's interpreter
+    start-up from eating the window.
+    """
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]))
     proc = subprocess.Popen(
         [sys.executable, str(CHILD), str(path), str(run), str(APPENDERS), *retry],
         stdout=subprocess.PIPE,
         env=env,
     )
-    time.sleep(kill_after_s)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    if rng.random() < 0.1:
+        time.sleep(rng.uniform(0.0, 0.3))
+    else:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline().decode()
+            if not line:
+                break
+            lines.append(line.strip())
+            if line.strip() == "READY":
+                break
+        time.sleep(rng.uniform(0.0, 0.1))
     proc.send_signal(signal.SIGKILL)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the writer ended before it was killed"
-    return out.decode().splitlines()
+    return lines + out.decode().splitlines()
 
 
 async def _check(
@@ -76,7 +96,7 @@ def test_sigkill_during_concurrent_appends_loses_nothing_returned(tmp_path: Path
     in_doubt: list[str] = []
     kills = _kills()
     for run in range(kills):
-        lines = _run_child(path, run, in_doubt[-64:], kill_after_s=rng.uniform(0.0, 0.12))
+        lines = _run_child(path, run, in_doubt[-64:], rng)
         attempted, new = [], {}
         for line in lines:
             parts = line.split()

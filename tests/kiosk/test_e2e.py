@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from central_sync.journal import EntryState, Journal, PaymentIntent
 from drivers.escpos.document import QrCode, TextLine
 from firmware_config.identity import generate_identity
@@ -117,12 +115,6 @@ async def test_resident_pays_by_card_and_central_holds_the_payment(
         assert await app.services.check_online() is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="central_sync/journal.py keeps the offline exposure in memory per process: "
-    "acknowledgements written by the sync agent's process do not release it in the kiosk's "
-    "process until the kiosk restarts, so a kiosk that is online eventually refuses payments",
-)
 async def test_acknowledged_payments_stop_counting_against_offline_limits(tmp_path: Path) -> None:
     from central_sync.journal import OfflineLimits, PaymentResult
 
