@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
@@ -380,9 +380,3 @@ def create_app(
     app.on_shutdown.append(_on_shutdown)
     setup_routes(app)
     return app
-
-
-def debug_state(app: web.Application) -> dict[str, Any]:
-    """Counters for tests and the bench (not an endpoint)."""
-    rt = app[runtime_key]
-    return {"in_flight": rt.in_flight, "counters": dict(rt.counters)}

@@ -438,9 +438,6 @@ class PaymentService:
 
     # -- queries --
 
-    async def catalog_state(self) -> CatalogState:
-        return await self._lookup(self._catalog.state)
-
     async def _account(self, account: str) -> tuple[CatalogState, cm.AccountView | None]:
         cached = self._catalog.cached_account(account)
         if cached is not None:
