@@ -229,3 +229,23 @@ async def test_json_payment_answers_after_the_journal_commit_not_before(
     gate.open()
     resp = await task
     assert resp.status == 201
+
+
+async def test_client_that_never_finishes_its_headers_is_disconnected(data_dir: Path) -> None:
+    settings = make_settings(data_dir, keepalive_timeout_s=0.5)
+    runner = make_runner(create_app(settings), settings.gateway)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /osmp?command=check HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        await writer.drain()
+        started = time.monotonic()
+        data = await asyncio.wait_for(reader.read(), timeout=10)  # EOF when the server closes
+        assert data == b""
+        assert time.monotonic() - started < 5
+        writer.close()
+    finally:
+        await runner.cleanup()
