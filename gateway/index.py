@@ -56,6 +56,7 @@ SCHEMA_VERSION: Final = 1
 WRITE_BATCH_ROWS_MAX: Final = 1024
 CATCH_UP_READ_ENTRIES: Final = 2048
 WRITE_QUEUE_MAX: Final = 100_000
+WRITE_COALESCE_S: Final = 0.02
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -340,6 +341,11 @@ class GatewayIndex:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                if not self._closed:
+                    # Rows are not on any answer's path (the service keeps them
+                    # in memory until written), so gather for a moment: one
+                    # commit and one thread hop for many payments.
+                    await asyncio.sleep(WRITE_COALESCE_S)
                 continue
             batch = self._pending[:WRITE_BATCH_ROWS_MAX]
             del self._pending[:WRITE_BATCH_ROWS_MAX]
