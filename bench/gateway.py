@@ -6,7 +6,8 @@ HTTP/1.1 keep-alive client written on raw asyncio streams (wrk is not
 installed, and aiohttp's client would be slower than the servers it measures).
 
 1. The baseline: an aiohttp app whose handler returns an empty 200, at 32 and
-   256 concurrent connections.
+   256 concurrent connections. For reference, ``command=check`` at 256
+   connections: the gateway's whole protocol path without a journal write.
 2. The gateway from ``create_app``, with a real signed catalog and the real
    journal on this disk (WAL, synchronous=FULL, group commit): ``command=pay``
    with a new txn_id every request, HTTP Basic (verified once, then cached),
@@ -80,10 +81,13 @@ async def _client_main(spec: dict[str, Any]) -> dict[str, Any]:
         counter[0] += 1
         n = counter[0]
         account = accounts[n % len(accounts)]
-        target = (
-            f"/osmp?command=pay&txn_id={prefix}{n:010d}&txn_date=20250601120000"
-            f"&account={account}&sum=100.00"
-        )
+        if kind == "check":
+            target = f"/osmp?command=check&account={account}&sum=100.00"
+        else:
+            target = (
+                f"/osmp?command=pay&txn_id={prefix}{n:010d}&txn_date=20250601120000"
+                f"&account={account}&sum=100.00"
+            )
         return (f"GET {target} HTTP/1.1\r\nHost: bench\r\nAuthorization: {auth}\r\n\r\n").encode()
 
     async def worker() -> None:
@@ -106,7 +110,7 @@ async def _client_main(spec: dict[str, Any]) -> dict[str, Any]:
                         length = int(line[15:])
                 body = await reader.readexactly(length) if length else b""
                 done = time.perf_counter()
-                if kind == "pay":
+                if kind != "empty":
                     i = body.find(b"<result>")
                     code = body[i + 8 : body.find(b"</result>")].decode() if i >= 0 else "?"
                     key = f"{status}:{code}"
@@ -339,8 +343,13 @@ async def bench(root: Path, quick: bool) -> int:
         show(row)
     await runner.cleanup()
 
-    print("gateway durable pay (journal fsync'd before each answer), closed loop:", flush=True)
     runner, port = await start_site(create_app(settings))
+    print("gateway check (same protocol path, no journal write), for reference:", flush=True)
+    rows["check", 256] = row = await measure(
+        "gateway check", port, "check", 256, seconds, accounts=accounts, auth=auth
+    )
+    show(row)
+    print("gateway durable pay (journal fsync'd before each answer), closed loop:", flush=True)
     pay_rows: list[Row] = []
     for i, conns in enumerate((32, 256)):
         rows["pay", conns] = row = await measure(

@@ -43,7 +43,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 from gateway import money
 from gateway.errors import BadRequestError, UnknownCommandError
@@ -75,6 +75,7 @@ FIELDS_MAX: Final = 80
 _NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Characters XML 1.0 cannot carry at all (section 2.2), escaped or not.
 _XML_INVALID: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_XML_SPECIAL: Final = re.compile('[&<>"\r]|[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
 _DATE_RE: Final = re.compile(r"[0-9]{14}")
 _ISO_DATE_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
 
@@ -340,7 +341,21 @@ _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def _text(value: str) -> str:
-    return escape(_XML_INVALID.sub("\ufffd", value))
+    # Most values (digits, sums, names) need nothing: skip the replacing then.
+    if _XML_SPECIAL.search(value) is None:
+        return value
+    return escape(_XML_INVALID.sub("\ufffd", value), _QUOTE)
+
+
+_QUOTE: Final = {'"': "&quot;"}
+# Attribute values are whitespace-normalised by parsers unless escaped (XML 1.0, 3.3.3).
+_ATTR: Final = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+
+
+def _attr(value: str) -> str:
+    if _XML_SPECIAL.search(value) is None and "\n" not in value and "\t" not in value:
+        return value
+    return escape(_XML_INVALID.sub("\ufffd", value), _ATTR)
 
 
 def render_response(response: OsmpResponse) -> bytes:
@@ -361,8 +376,7 @@ def render_response(response: OsmpResponse) -> bytes:
     if response.fields:
         parts.append("<fields>")
         for i, (name, value) in enumerate(response.fields, start=1):
-            name_attr = quoteattr(_XML_INVALID.sub("\ufffd", name))
-            parts.append(f"<field{i} name={name_attr}>{_text(value)}</field{i}>")
+            parts.append(f'<field{i} name="{_attr(name)}">{_text(value)}</field{i}>')
         parts.append("</fields>")
     parts.append("</response>\n")
     return _XML_DECLARATION + "".join(parts).encode("utf-8")

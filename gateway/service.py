@@ -175,7 +175,7 @@ class _Catalog:
         self._state_at = -1e9
         self._open_tried_at = -1e9
         # Keyed by release, so a new catalog never serves an old account.
-        self._accounts: dict[tuple[str, str], cm.AccountView | None] = {}
+        self._accounts: dict[tuple[str, str], AccountFacts | None] = {}
 
     def close(self) -> None:
         if self.store is not None:
@@ -233,18 +233,18 @@ class _Catalog:
         self._state, self._state_at = state, time.monotonic()
         return state
 
-    def cached_account(self, account: str) -> tuple[CatalogState, cm.AccountView | None] | None:
+    def cached_account(self, account: str) -> tuple[CatalogState, AccountFacts | None] | None:
         """A recent lookup of ``account`` if both it and the state are cached (any thread)."""
         state = self.fresh_state()
         if state is None or not state.available:
             return None
         key = (state.release_sha256, account)
-        view = self._accounts.get(key, _MISSING)
-        if view is _MISSING:
+        facts = self._accounts.get(key, _MISSING)
+        if facts is _MISSING:
             return None
-        return state, view  # type: ignore[return-value]
+        return state, facts  # type: ignore[return-value]
 
-    def account(self, account: str) -> tuple[CatalogState, cm.AccountView | None]:
+    def account(self, account: str) -> tuple[CatalogState, AccountFacts | None]:
         """The account under the current catalog (lookup thread)."""
         state = self.state()
         if not state.available or self.store is None:
@@ -257,20 +257,53 @@ class _Catalog:
         except CatalogError as exc:
             logger.error("gateway_catalog_read_failed reason=%s", exc.reason)
             raise CatalogUnavailableError("the local catalog cannot be read") from None
+        facts = None if view is None else account_facts(view)
         # The release read here may be newer than ``state`` (applied in between);
-        # only a view of the state's release is cached under its key.
+        # only an account of the state's release is cached under its key.
         if view is None or view.catalog_version == state.version:
             if len(self._accounts) >= ACCOUNT_CACHE_ENTRIES_MAX:
                 # Oldest first (dicts keep insertion order); only this thread writes.
                 del self._accounts[next(iter(self._accounts))]
-            self._accounts[key] = view
-        return state, view
+            self._accounts[key] = facts
+        return state, facts
 
 
 _MISSING: Final = object()
 
 
-def _account_info(account: str, view: cm.AccountView, state: CatalogState) -> AccountInfo:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountFacts:
+    """What the gateway needs of one account, computed once per catalog release."""
+
+    account: str
+    holder_ru: str
+    holder_en: str
+    address_ru: str
+    address_en: str
+    services: tuple[ServiceInfo, ...]
+    debt_total_minor: int
+    payment_min_minor: int
+    """The smallest service minimum (a whole-account payment may go to that service)."""
+    payment_max_minor: int
+    """The sum of the services' maxima."""
+    payable_max_minor: int
+    """The sum over services of the debt plus the allowed overpayment."""
+
+    def info(self, state: CatalogState) -> AccountInfo:
+        return AccountInfo(
+            account=self.account,
+            holder_ru=self.holder_ru,
+            holder_en=self.holder_en,
+            address_ru=self.address_ru,
+            address_en=self.address_en,
+            services=self.services,
+            debt_total_minor=self.debt_total_minor,
+            catalog=state,
+        )
+
+
+def account_facts(view: cm.AccountView) -> AccountFacts:
+    """The facts of an account view (see :func:`_check_amount` for the limits)."""
     a = view.account
     services = tuple(
         ServiceInfo(
@@ -285,19 +318,23 @@ def _account_info(account: str, view: cm.AccountView, state: CatalogState) -> Ac
         )
         for s in view.services
     )
-    return AccountInfo(
-        account=account,
+    return AccountFacts(
+        account=a.virtual_number,
         holder_ru=a.holder_name("ru"),
         holder_en=a.holder_name("en"),
         address_ru=a.address.format("ru"),
         address_en=a.address.format("en"),
         services=services,
         debt_total_minor=a.debt_total_minor,
-        catalog=state,
+        payment_min_minor=min((s.limits.payment_min_minor for s in view.services), default=0),
+        payment_max_minor=sum(s.limits.payment_max_minor for s in view.services),
+        payable_max_minor=sum(
+            max(s.service.debt_minor, 0) + s.limits.overpayment_max_minor for s in view.services
+        ),
     )
 
 
-def _check_amount(agent: Agent, view: cm.AccountView, amount_minor: int) -> None:
+def _check_amount(agent: Agent, facts: AccountFacts, amount_minor: int) -> None:
     """Agent limits first, then the catalog's, for a payment to the whole account.
 
     A whole-account payment is split among its services by the billing center,
@@ -315,11 +352,7 @@ def _check_amount(agent: Agent, view: cm.AccountView, amount_minor: int) -> None
             f"amount is above the agent's maximum {agent.amount_max_minor}",
             limit_minor=agent.amount_max_minor,
         )
-    low = min(s.limits.payment_min_minor for s in view.services)
-    high = sum(s.limits.payment_max_minor for s in view.services)
-    allowed = sum(
-        max(s.service.debt_minor, 0) + s.limits.overpayment_max_minor for s in view.services
-    )
+    low, high, allowed = facts.payment_min_minor, facts.payment_max_minor, facts.payable_max_minor
     if amount_minor < low:
         raise AmountTooSmallError(f"amount is below the service minimum {low}", limit_minor=low)
     if amount_minor > high:
@@ -438,7 +471,7 @@ class PaymentService:
 
     # -- queries --
 
-    async def _account(self, account: str) -> tuple[CatalogState, cm.AccountView | None]:
+    async def _account(self, account: str) -> tuple[CatalogState, AccountFacts | None]:
         cached = self._catalog.cached_account(account)
         if cached is not None:
             return cached
@@ -446,14 +479,14 @@ class PaymentService:
 
     async def check(self, agent: Agent, account: str, amount_minor: int | None) -> AccountInfo:
         """The account's services and debts; with a positive amount, whether it could be paid."""
-        state, view = await self._account(account)
-        if view is None:
+        state, facts = await self._account(account)
+        if facts is None:
             raise AccountNotFoundError("account not found")
-        if not view.services:
+        if not facts.services:
             raise AccountInactiveError("account has no service that takes payments")
         if amount_minor:
-            _check_amount(agent, view, amount_minor)
-        return _account_info(account, view, state)
+            _check_amount(agent, facts, amount_minor)
+        return facts.info(state)
 
     async def get_payment(self, agent: Agent, payment_id: str) -> PaymentRecord:
         record = self._indexing.get(payment_id) or await self._lookup(
@@ -563,17 +596,17 @@ class PaymentService:
         try:
             if not agent.allow_pay:
                 raise PaymentForbiddenError("this agent may check accounts but not pay")
-            state, view = await self._account(account)
+            state, facts = await self._account(account)
             if state.stale:
                 raise CatalogStaleError(
                     "the local catalog is too old to accept payments; retry later",
                     reason="catalog-stale",
                 )
-            if view is None:
+            if facts is None:
                 raise AccountNotFoundError("account not found")
-            if not view.services:
+            if not facts.services:
                 raise AccountInactiveError("account has no service that takes payments")
-            _check_amount(agent, view, amount_minor)
+            _check_amount(agent, facts, amount_minor)
         except _REFUSALS:
             # A repeat of a payment accepted before is answered from what was
             # stored, whatever the catalog or the limits say today. Only a

@@ -254,6 +254,12 @@ def test_any_text_renders_as_well_formed_xml_that_parses_back(
     assert back.result is result
     assert len(back.fields) == len(fields)
 
+    def clean(text: str) -> str:  # what XML can carry of it
+        return osmp._XML_INVALID.sub("\ufffd", text)
+
+    assert [name for name, _ in back.fields] == [clean(name) for name, _ in fields]
+    assert back.comment == clean(comment).replace("\r\n", "\n").replace("\r", "\n")
+
 
 def test_every_result_code_has_both_languages() -> None:
     assert set(osmp.RESULT_TEXT) == set(OsmpResult)
