@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -16,7 +17,8 @@ from kiosk.screens.welcome import WelcomeScreen
 class KioskApp(KioskController):
     """``KioskApp(settings)``; ``lobbypay kiosk`` runs it, ``--serve`` serves it to a browser."""
 
-    CSS_PATH = "kiosk.tcss"
+    # Absolute, so that subclasses elsewhere (benches, tests) find it too.
+    CSS_PATH = Path(__file__).with_name("kiosk.tcss")
     TITLE = "lobbypay"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -33,7 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.events import Event, InputEvent, Key, MouseDown
@@ -41,9 +41,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from drivers.identification import AccountIdentified, IdentificationEvent, IdentificationFailed
-from drivers.zvt.session import ZvtTimeouts
 from firmware_config.settings import Settings
-from kiosk import documents
 from kiosk.devices import DeviceChoice
 from kiosk.i18n import Lang, t
 from kiosk.messages import (
@@ -91,6 +89,9 @@ from kiosk.model import (
 )
 from kiosk.payment import PaymentPhase
 from kiosk.services import KioskServices, PaymentReport, PaymentUpdate, Probe, StaffStatus
+
+if TYPE_CHECKING:
+    from drivers.zvt.session import ZvtTimeouts
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class KioskController(App[None]):
         self.order: Order | None = None
         self.last_activity = monotonic()
         self.services_started = False
+        self.interactive = False
 
     @property
     def demo(self) -> bool:
@@ -183,7 +185,12 @@ class KioskController(App[None]):
     # ------------------------------------------------------------------ start-up
 
     async def start_services(self) -> None:
-        await self.services.start()
+        # Residents can be identified first; card payments follow once the
+        # terminal is registered and start-up recovery is done.
+        await self.services.start_identification()
+        self.interactive = True
+        logger.info("kiosk_interactive")
+        await self.services.start_payments()
         self.services_started = True
         logger.info("kiosk_ready")
 
@@ -500,6 +507,8 @@ class KioskController(App[None]):
         self.to_screen(ReadingResult(outcome, points), screen)
 
     def on_statement_requested(self, message: StatementRequested) -> None:
+        from kiosk import documents
+
         session = self.session
         if session is None:
             return

@@ -118,6 +118,7 @@ MESSAGES: Final[Mapping[Lang, Mapping[str, str]]] = {
         "проверит его. Номер платежа: {reference}",
         "payment.reversed": "Платёж отменён, деньги будут возвращены на карту.",
         "payment.journal_down": "Платёж сейчас невозможен: ошибка хранилища. Деньги не списаны.",
+        "payment.starting_up": "Терминал готовится к работе. Попробуйте через минуту.",
         "limit.payment_amount": "сумма больше допустимой без связи с банком",
         "limit.amount_total": "достигнут лимит платежей без связи",
         "limit.payments_count": "достигнут лимит числа платежей без связи",
@@ -308,6 +309,7 @@ MESSAGES: Final[Mapping[Lang, Mapping[str, str]]] = {
         "payment.reversed": "Payment cancelled; the money will return to your card.",
         "payment.journal_down": "Payments are not possible right now: a storage fault. No money "
         "was taken.",
+        "payment.starting_up": "The kiosk is getting ready. Please try again in a minute.",
         "limit.payment_amount": "the amount is above the offline limit",
         "limit.amount_total": "the offline payments limit is reached",
         "limit.payments_count": "too many payments are waiting to be sent",

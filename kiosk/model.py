@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from central_sync.catalog import AccountView, LimitProblem, ServiceView
+from central_sync.catalog.model import AccountView, LimitProblem, ServiceView
 
 __all__ = [
     "AMOUNT_DIGITS_MAX",

@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from central_sync import journal as jmod
-from central_sync.catalog import CatalogError, CatalogStore
+from central_sync.catalog.errors import CatalogError
+from central_sync.catalog.store import CatalogStore
 from central_sync.journal import (
     Journal,
     JournalError,
@@ -65,7 +66,6 @@ from drivers.identification import (
     VirtualNumberPolicy,
     VirtualNumberRef,
 )
-from kiosk import documents
 from kiosk.devices import (
     CardReaderDevice,
     DeviceChoice,
@@ -349,6 +349,9 @@ class KioskServices:
         self.hub: IdentificationHub | None = None
         self.alarms: set[str] = set()
         self.ready = False
+        """Start-up recovery is done: card payments may be taken."""
+        self.identification_ready = False
+        """Residents can be identified (journal, catalog and inputs are open)."""
         self.online: bool | None = None
         self.stored_payments = 0
         self.pin_gate = PinGate(
@@ -367,10 +370,25 @@ class KioskServices:
 
     async def start(self) -> None:
         """Open everything and recover (see the module docstring); never raises for a device."""
+        await self.start_identification()
+        await self.start_payments()
+
+    async def start_identification(self) -> None:
+        """Steps 1-3 for residents: journal and history, catalog, card reader, scanner, hub.
+
+        After this a resident can be identified and shown their services; card
+        payments wait for :meth:`start_payments` (``payments_paused``).
+        """
         await self._open_journal()
         self._open_catalog()
-        await self._open_devices()
+        self._open_inputs()
         self._spawn(self._identification_pump(), "kiosk-identification")
+        self.identification_ready = True
+        self.listener.staff_status(self.staff_status())
+
+    async def start_payments(self) -> None:
+        """Open the terminal and the printer, then recover; only then are payments taken."""
+        await asyncio.gather(self._open_terminal(), self._open_printer())
         await self.recover()
         self.ready = True
         self._spawn(self._status_loop(), "kiosk-status")
@@ -461,13 +479,14 @@ class KioskServices:
         logger.warning("kiosk_card_hash_key_missing")
         return os.urandom(32)
 
-    async def _open_devices(self) -> None:
-        await self._open_terminal()
+    async def _open_printer(self) -> None:
         try:
             self.printer = await open_printer(self.devices.printer, self.settings)
         except Exception as exc:
             logger.error("kiosk_printer_unavailable error=%s", type(exc).__name__)
             self.alarms.add("printer_fault")
+
+    def _open_inputs(self) -> None:
         deployment = self.settings.deployment
         policy = VirtualNumberPolicy(
             digits_min=deployment.virtual_number_length_min,
@@ -523,7 +542,12 @@ class KioskServices:
     @property
     def payments_paused(self) -> bool:
         """New payments wait while a payment's outcome is unknown or the journal is down."""
-        return bool(self.history.unresolved()) or self.journal is None or "journal" in self.alarms
+        return (
+            not self.ready
+            or bool(self.history.unresolved())
+            or self.journal is None
+            or "journal" in self.alarms
+        )
 
     def staff_status(self) -> StaffStatus:
         return StaffStatus(
@@ -742,6 +766,8 @@ class KioskServices:
                 payment_id=payment_id, phase=machine.phase, message_key=key, reason=reason or {}
             )
 
+        if not self.ready:
+            return refuse("payment.starting_up")
         if self.journal is None or "journal" in self.alarms:
             return refuse("payment.journal_down")
         if self.history.unresolved():
@@ -1160,6 +1186,8 @@ class KioskServices:
             record = report_or_record
         if record is None or record.outcome != "approved":
             raise ValueError("only an approved payment has a receipt")
+        from kiosk import documents
+
         intent = self._full_intent(record)
         ts = record.result_ts_ms or record.intent_ts_ms
         return documents.build_receipt(

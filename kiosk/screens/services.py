@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Static
 
 from kiosk.i18n import Lang, money, period_label, t
-from kiosk.messages import GoBack, Navigate, Notice
+from kiosk.messages import GoBack, Navigate, Notice, StaffStatusChanged
 from kiosk.model import AccountSession, ServiceLine
 from kiosk.screens.base import KioskScreen
 from kiosk.services import StaffStatus
@@ -161,6 +161,12 @@ class ServicesScreen(KioskScreen):
         paid_button = self.query_one("#view-paid", Button)
         open_button.variant = "primary" if self.view == "open" else "default"
         paid_button.variant = "primary" if self.view == "paid" else "default"
+
+    def on_staff_status_changed(self, message: StaffStatusChanged) -> None:
+        super().on_staff_status_changed(message)
+        # Payments may become possible (start-up done) or pause (an unknown outcome).
+        paused = self.staff is not None and self.staff.payments_paused
+        self.query_one("#pay", Button).disabled = not self.session.open_lines or paused
 
     def on_notice(self, message: Notice) -> None:
         self.notice = dict(message.text)
