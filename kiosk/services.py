@@ -233,6 +233,7 @@ class ServiceReport:
     catalog_stale: bool
     catalog_applied_at_ms: int
     acknowledged_through: int
+    last_ack_ms: int | None
     online: bool | None
     alarms: tuple[str, ...]
 
@@ -572,11 +573,41 @@ class KioskServices:
             await asyncio.sleep(STATUS_REFRESH_S)
             await self.refresh_status()
 
+    def agent_state(self) -> Any:
+        """The sync agent's status file (``central_sync.agent.state``), or None.
+
+        The agent is a separate process; its status file says when central last
+        acknowledged a batch or a heartbeat and whether its last attempts failed.
+        """
+        from central_sync.agent.errors import StateFileError
+        from central_sync.agent.state import STATE_FILE_NAME, load_state
+
+        try:
+            return load_state(self.settings.terminal.data_dir / STATE_FILE_NAME)
+        except StateFileError:
+            return None
+
     async def check_online(self) -> bool | None:
-        """Try a TCP connect to central; None when central is not configured."""
+        """Whether central is reachable: from the sync agent's status, else a TCP connect.
+
+        The agent's word is taken while its status file is fresh (written within
+        three heartbeat intervals): online when its last contact with central was
+        an answer, not a failure. Without a fresh file (no agent running) the
+        kiosk tries a TCP connect to central itself. None: central not configured.
+        """
         url = self.settings.central.url
         if not url:
             return None
+        state = await asyncio.to_thread(self.agent_state)
+        now_ms = int(time.time() * 1000)
+        fresh_ms = int(3 * self.settings.sync.heartbeat_interval_s * 1000)
+        if state is not None and now_ms - state.updated_ms <= fresh_ms:
+            last_ok = max(state.last_ack_ms or 0, state.last_heartbeat_ms or 0)
+            return (
+                state.final_refusal is None
+                and state.consecutive_failures == 0
+                and now_ms - last_ok <= fresh_ms
+            )
         parts = urllib.parse.urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
@@ -1365,6 +1396,7 @@ class KioskServices:
         if self.journal is not None:
             with contextlib.suppress(JournalError):
                 stats = await self.journal.stats()
+        agent = await asyncio.to_thread(self.agent_state)
         now_ms = int(self.clock() * 1000)
         version = accounts = applied = 0
         age: float | None = None
@@ -1398,6 +1430,7 @@ class KioskServices:
             catalog_stale=stale,
             catalog_applied_at_ms=applied,
             acknowledged_through=0 if stats is None else stats.acknowledged_through,
+            last_ack_ms=None if agent is None else agent.last_ack_ms,
             online=self.online,
             alarms=tuple(sorted(self.alarms)),
         )

@@ -31,6 +31,13 @@ def age_text(seconds: float | None, lang: str) -> str:
     return t(lang, "age.days", n=s // 86_400)
 
 
+def ago_text(then_ms: int | None, now_ms: int, lang: str) -> str:
+    """ "12 min ago", or "never" when it never happened."""
+    if not then_ms:
+        return t(lang, "service.never")
+    return t(lang, "age.ago", age=age_text(max(0, now_ms - then_ms) / 1000, lang))
+
+
 def state_text(state: tuple[str, Mapping[str, str]], lang: str) -> str:
     name, detail = state
     reason = detail.get(lang, "")
@@ -81,9 +88,8 @@ def report_lines(report: ServiceReport, lang: str, now_ms: int) -> list[str]:
             lang,
             "service.sync",
             acked=report.acknowledged_through,
-            applied=age_text((now_ms - report.catalog_applied_at_ms) / 1000, lang)
-            if report.catalog_applied_at_ms
-            else t(lang, "service.never"),
+            ago=ago_text(report.last_ack_ms, now_ms, lang),
+            applied=ago_text(report.catalog_applied_at_ms, now_ms, lang),
         ),
         t(
             lang,

@@ -315,3 +315,35 @@ async def test_journal_of_another_process_is_consistent(services: KioskServices)
         assert [e.kind for e in await other.read(1, 10)] == ["payment-intent", "payment-result"]
     finally:
         await other.close()
+
+
+async def test_online_status_follows_the_sync_agents_status_file(tmp_path: Path) -> None:
+    import time
+
+    from central_sync.agent.state import STATE_FILE_NAME, AgentState, Problem, save_state
+
+    base = make_settings(tmp_path)
+    # Central's address answers nothing: only the agent's status can say "online".
+    settings = base.model_copy(
+        update={"central": base.central.model_copy(update={"url": "http://127.0.0.1:9"})}
+    )
+    path = settings.terminal.data_dir / STATE_FILE_NAME
+    svc = KioskServices(settings)
+    now_ms = int(time.time() * 1000)
+    save_state(path, AgentState(terminal_id="T1", updated_ms=now_ms, last_heartbeat_ms=now_ms))
+    assert await svc.check_online() is True
+    failing = AgentState(
+        terminal_id="T1",
+        updated_ms=now_ms,
+        last_heartbeat_ms=now_ms - 1000,
+        consecutive_failures=3,
+        last_error=Problem(reason="timeout", message="no answer", at_ms=now_ms),
+    )
+    save_state(path, failing)
+    assert await svc.check_online() is False
+    # A status file nobody updates any more (agent stopped): the kiosk checks itself.
+    stale = AgentState(terminal_id="T1", updated_ms=now_ms - 10**9, last_heartbeat_ms=now_ms)
+    save_state(path, stale)
+    assert await svc.check_online() is False
+    path.write_text("garbage", encoding="utf-8")
+    assert svc.agent_state() is None

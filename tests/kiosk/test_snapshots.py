@@ -131,6 +131,7 @@ def _service_report() -> ServiceReport:
         catalog_stale=False,
         catalog_applied_at_ms=int(FROZEN_NOW * 1000) - 1_800_000,
         acknowledged_through=12,
+        last_ack_ms=int(FROZEN_NOW * 1000) - 95_000,
         online=True,
         alarms=("paper_out",),
     )
