@@ -109,11 +109,6 @@ async def test_flush_acknowledges_every_entry_and_central_holds_the_same_chain(
     assert (await enrolled.storage.counts()).payments == 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="central's upload_batch reads the body with one request.content.read(n), which "
-    "returns only what is buffered (~64 KiB); larger batches are refused as truncated",
-)
 async def test_flush_of_batches_larger_than_one_network_read(
     enrolled: Central, terminal: Identity, journal: Journal
 ) -> None:
