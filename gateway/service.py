@@ -59,6 +59,7 @@ from central_sync.journal import (
     JournalBusyError,
     JournalClosedError,
     JournalConflictError,
+    JournalCorruptError,
     JournalError,
     JournalUnavailableError,
     JournalWriteError,
@@ -392,6 +393,7 @@ class PaymentService:
         self._seq_seen = 0
         self._recover_tried_at = -1e9
         self._recovering: asyncio.Task[None] | None = None
+        self._write_fault = False
 
     async def _lookup(self, fn: Callable[[], T]) -> T:
         return await self._lookups.run(fn)
@@ -748,15 +750,23 @@ class PaymentService:
         if isinstance(exc, JournalClosedError):
             return RetryLaterError("the gateway is shutting down; retry later", reason="closing")
         if isinstance(exc, JournalWriteError):
+            self._write_fault = True
             self._schedule_recover()
             return OutcomeUnknownError(
                 "the payment may not have been stored; repeat the same request"
             )
         if isinstance(exc, JournalUnavailableError):
-            self._schedule_recover()
+            # Recover only from our own write failures (a full disk freed, an
+            # I/O error gone). A journal that stopped because another process
+            # wrote to it stays stopped until someone stops that process.
+            if self._write_fault:
+                self._schedule_recover()
             return TechnicalRefusalError(
                 "the journal refuses writes after a storage fault", reason="journal-fault"
             )
+        if isinstance(exc, JournalCorruptError):
+            logger.error("gateway_journal_refused error=%s", exc)
+            return TechnicalRefusalError(f"journal refused: {exc}", reason="journal-corrupt")
         if isinstance(exc, EntryInvalidError):
             return BadRequestError(f"the payment cannot be recorded: {exc}")
         if isinstance(exc, JournalError):
@@ -777,5 +787,7 @@ class PaymentService:
                 await self.journal.recover()
             except JournalError as exc:
                 logger.error("gateway_journal_recover_failed error=%s", exc)
+            else:
+                self._write_fault = False
 
         self._recovering = asyncio.get_running_loop().create_task(recover())

@@ -249,3 +249,19 @@ async def test_client_that_never_finishes_its_headers_is_disconnected(data_dir: 
         writer.close()
     finally:
         await runner.cleanup()
+
+
+async def test_journal_written_by_another_process_refuses_pays_with_8_and_stays_stopped(
+    make_gateway: MakeGateway,
+) -> None:
+    gw = await make_gateway()
+    assert (await gw.osmp(gw.pay_params())).result is R.OK
+    other = await Journal.open(gw.settings.journal_path)
+    try:
+        await other.append("device-event", {"event": "someone-else"})
+    finally:
+        await other.close()
+    for _ in range(3):
+        assert (await gw.osmp(gw.pay_params())).result is R.FORBIDDEN_TECHNICAL
+        await asyncio.sleep(0.05)
+    assert gw.service._recovering is None  # no automatic recovery from a second writer
