@@ -327,7 +327,7 @@ def _scan_body(value: Any, key: str | None, depth: int) -> None:
                 raise EntryInvalidError(f"field {k!r} would hold card data; it is never stored")
             if k == "masked_pan" and (
                 type(v) is not str
-                or not MASKED_PAN_PATTERN.match(v)
+                or not MASKED_PAN_PATTERN.fullmatch(v)
                 or sum(c.isdigit() for c in v) > 10
             ):
                 raise EntryInvalidError("masked_pan must show at most the BIN and last 4 digits")
@@ -361,7 +361,7 @@ def _require_int(body: Mapping[str, Any], name: str, *, positive: bool) -> int:
 
 def _require_str(body: Mapping[str, Any], name: str, pattern: re.Pattern[str] | None) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+    if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
         raise EntryInvalidError(f"{name} is missing or malformed")
     return value
 
@@ -382,7 +382,7 @@ class _Prepared:
 
 def prepare(kind: str, body: Mapping[str, Any]) -> _Prepared:
     """Check an entry's kind and body and encode it; raise EntryInvalidError if bad."""
-    if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
+    if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
         raise EntryInvalidError("kind must be lowercase letters, digits and dashes")
     if not isinstance(body, Mapping):
         raise EntryInvalidError("body must be an object")
@@ -398,6 +398,12 @@ def prepare(kind: str, body: Mapping[str, Any]) -> _Prepared:
         amount = _require_int(body, "amount_minor", positive=True)
         currency = _require_str(body, "currency", CURRENCY_PATTERN)
         _require_str(body, "account", None)
+        # Central stores these in typed columns; a wrong type must stop here,
+        # not become a batch central can never apply.
+        if "channel" in body:
+            _require_str(body, "channel", KIND_PATTERN)
+        if "surcharge_minor" in body:
+            _require_int(body, "surcharge_minor", positive=False)
     elif kind == KIND_PAYMENT_RESULT:
         outcome = _require_str(body, "outcome", None)
         if outcome not in PAYMENT_OUTCOMES:

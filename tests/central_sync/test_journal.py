@@ -204,6 +204,34 @@ async def test_outcome_unknown_lists_intents_without_results(journal: Journal) -
             "integer",
         ),
         ("device-event", {"blob": "x" * 20_000}, "larger"),
+        ("device-event\n", {}, "kind"),
+        (
+            "payment-intent",
+            {"payment_id": "pay-00000001\n", "amount_minor": 1, "currency": "RUB", "account": "1"},
+            "payment_id",
+        ),
+        (
+            "payment-intent",
+            {
+                "payment_id": "pay-00000001",
+                "amount_minor": 1,
+                "currency": "RUB",
+                "account": "1",
+                "channel": ["kiosk"],
+            },
+            "channel",
+        ),
+        (
+            "payment-intent",
+            {
+                "payment_id": "pay-00000001",
+                "amount_minor": 1,
+                "currency": "RUB",
+                "account": "1",
+                "surcharge_minor": "5",
+            },
+            "surcharge_minor",
+        ),
     ],
 )
 async def test_invalid_entry_raises_typed_error_and_writes_nothing(
