@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from kiosk.history import KioskHistory
 
 
@@ -117,3 +120,39 @@ def test_payments_are_bounded() -> None:
     for i in range(5):
         h.add(_intent(i + 1, f"kp-{i}", 1_000 + i))
     assert [p.payment_id for p in h.payments("1000000008")] == ["kp-2", "kp-3", "kp-4"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(
+    ["payment_id", "account", "amount_minor", "currency", "items", "outcome", "event",
+     "receipt_no", "meter_id", "reading_milli", "date", "terminal_receipt_before"]
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["payment-intent", "payment-result", "reversal", "device-event",
+                 "meter-reading", "end-of-day", "other"]
+            ),
+            st.one_of(_JSON, st.dictionaries(_KEYS, _JSON, max_size=8)),
+        ),
+        max_size=20,
+    )
+)  # fmt: skip
+def test_history_never_crashes_on_any_body(entries: list[tuple[str, Any]]) -> None:
+    h = KioskHistory(payments_max=5)
+    for seq, (kind, body) in enumerate(entries, 1):
+        h.add(E(seq, kind, seq * 10, body))
+    h.unresolved()
+    h.reversals_pending()
+    h.last_payment()
+    h.paid_since("1000000008", 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk.pin import PinGate, PinHashError, hash_pin, verify_pin
 
@@ -45,3 +47,13 @@ def test_lockout_after_attempts_and_expiry() -> None:
     assert gate.locked_s() == 0
     assert gate.record(True).ok
     assert gate.record(False).attempts_left == 2  # a right PIN resets the count
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120), st.text(max_size=14))
+def test_any_stored_text_gives_a_typed_error_or_an_answer(stored: str, pin: str) -> None:
+    try:
+        answer = verify_pin(pin, stored)
+    except PinHashError:
+        return
+    assert isinstance(answer, bool)
