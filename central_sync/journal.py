@@ -987,7 +987,14 @@ class Journal:
                 if p.dedup_key is not None:
                     existing = staged.get(p.dedup_key) or stored.get(p.dedup_key)
                     if existing is None and (careful or p.kind != KIND_PAYMENT_INTENT):
-                        self._refuse_if_archived(conn, p.dedup_key, p)
+                        # A result or reversal whose intent is still here (or
+                        # new in this group) cannot be archived: pruning takes
+                        # entries in seq order and the intent comes first.
+                        intent_key = f"{KIND_PAYMENT_INTENT}:{p.payment_id}"
+                        if p.kind == KIND_PAYMENT_INTENT or (
+                            intent_key not in staged and intent_key not in stored
+                        ):
+                            self._refuse_if_archived(conn, p.dedup_key, p)
                     if existing is not None:
                         if canonical.encode(existing.body) != p.body_bytes:
                             raise JournalConflictError(
