@@ -177,20 +177,15 @@ async def test_services_show_instalments_with_due_dates(tmp_path: Path) -> None:
         assert "до 2025-06-10 — " + money(381_867, "ru") in notes
 
 
-async def test_services_nothing_owed_disables_pay(tmp_path: Path) -> None:
+async def test_services_nothing_owed_disables_pay_and_back_clears_session(
+    tmp_path: Path,
+) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
         await identify(pilot, app, KUZNETSOVA)
         assert app.screen.query_one("#pay").disabled
         assert "Задолженности нет" in text_of(app, "#notes")
-
-
-async def test_back_from_services_clears_the_session(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot, app)
-        await identify(pilot, app, IVANOVA)
         await tap(pilot, "#back")
         await on_screen(pilot, app, "WelcomeScreen")
         assert app.session is None
@@ -246,7 +241,7 @@ async def test_amounts_overpayment_beyond_limit_blocks_next(tmp_path: Path) -> N
         assert not app.screen.query_one("#next").disabled
 
 
-async def test_amounts_nothing_selected_blocks_next(tmp_path: Path) -> None:
+async def test_amounts_nothing_selected_blocks_next_and_back_returns(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
@@ -254,13 +249,6 @@ async def test_amounts_nothing_selected_blocks_next(tmp_path: Path) -> None:
         await _select_only(pilot, app)
         assert app.screen.query_one("#next").disabled
         assert "Выберите хотя бы одну услугу" in text_of(app, "#total")
-
-
-async def test_amounts_back_returns_to_services(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot, app)
-        await _to_amounts(pilot, app)
         await tap(pilot, "#back")
         await on_screen(pilot, app, "ServicesScreen")
 
@@ -483,7 +471,7 @@ async def test_payment_lost_answer_is_recovered_as_approved(tmp_path: Path) -> N
         await started(pilot, app)
         sim = app.services.terminal_simulator
         assert sim is not None
-        sim.config.silence_s = 1.0
+        sim.config.silence_s = 0.5
         sim.script(Outcome.TIMEOUT)  # books, then stops answering
         await _pay_cw(pilot, app)
         await on_screen(pilot, app, "ReceiptScreen", timeout_s=40)
@@ -567,7 +555,7 @@ async def test_idle_does_not_interrupt_a_running_payment(tmp_path: Path) -> None
         await started(pilot, app)
         sim = app.services.terminal_simulator
         assert sim is not None
-        sim.config.card_wait_s = 3.0
+        sim.config.card_wait_s = 1.0
         await _pay_cw(pilot, app)
         await on_screen(pilot, app, "PaymentScreen")
         now[0] += 100

@@ -49,7 +49,7 @@ def test_lockout_after_attempts_and_expiry() -> None:
     assert gate.record(False).attempts_left == 2  # a right PIN resets the count
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(max_size=120), st.text(max_size=14))
 def test_any_stored_text_gives_a_typed_error_or_an_answer(stored: str, pin: str) -> None:
     try:
