@@ -557,35 +557,27 @@ class SyncAgent:
 
     async def _mark_acknowledged(self, ack: Ack) -> UploadResult | None:
         """Mark the journal; None when done, else the failure to report."""
-        for attempt in range(2):
-            try:
-                started = time.perf_counter()
-                await self.journal.mark_acknowledged(ack.acked_seq, ack.head_hash)
-                self.counters.mark_acknowledged_s += time.perf_counter() - started
-                self._acked = max(self._acked or 0, ack.acked_seq)
-                return None
-            except (JournalWriteError, JournalUnavailableError, JournalBusyError) as exc:
-                return self._retry("journal", str(exc))
-            except JournalClosedError:
-                raise
-            except JournalError as exc:
-                # The journal refuses an ack beyond its head or with another hash.
-                # Its head may only be stale (another process appended): re-read it
-                # once from disk before calling it a disagreement with central.
-                if attempt == 0 and await self._refresh_head() >= ack.acked_seq:
-                    continue
-                return self._final_local(
-                    "ack-mismatch", f"ack for seq {ack.acked_seq} refused by the journal: {exc}"
-                )
-        raise AssertionError("unreachable")
+        started = time.perf_counter()
+        try:
+            await self.journal.mark_acknowledged(ack.acked_seq, ack.head_hash)
+        except (JournalWriteError, JournalUnavailableError, JournalBusyError) as exc:
+            return self._retry("journal", str(exc))
+        except JournalClosedError:
+            raise
+        except JournalError as exc:
+            # The journal reads its head from the file, so entries another process
+            # appended are seen: a refusal here is a real disagreement with central
+            # (an ack beyond the journal, or for another hash).
+            return self._final_local(
+                "ack-mismatch", f"ack for seq {ack.acked_seq} refused by the journal: {exc}"
+            )
+        self.counters.mark_acknowledged_s += time.perf_counter() - started
+        self._acked = max(self._acked or 0, ack.acked_seq)
+        return None
 
-    async def _refresh_head(self) -> int:
-        """The journal's head seq, re-read from disk if another process appended."""
+    async def _disk_head(self) -> int:
+        """The journal's head seq (read from the file: appends by the kiosk count)."""
         head_seq, _ = await self.journal.head()
-        if await self.journal.read(head_seq + 1, 1):
-            # Journal keeps its head in memory; reopening re-reads it from the file.
-            await self.journal.recover()
-            head_seq, _ = await self.journal.head()
         return head_seq
 
     async def _prepare(self, start: int, upto: int | None) -> OutgoingBatch | None:
@@ -713,7 +705,7 @@ class SyncAgent:
         No backoff waits: a retryable failure ends the flush (``last.kind`` is
         RETRY), so `lobbypay sync once` answers promptly.
         """
-        head_seq = await self._refresh_head()
+        head_seq = await self._disk_head()
         acked_start = await self.journal.acknowledged_through()
         batches = 0
         last = UploadResult(kind=UploadKind.IDLE)
@@ -743,7 +735,7 @@ class SyncAgent:
     async def queue_state(self) -> tuple[int, int | None]:
         """(entries not yet acknowledged, age in seconds of the oldest of them or None)."""
         acked = await self.journal.acknowledged_through()
-        head_seq = await self._refresh_head()
+        head_seq = await self._disk_head()
         depth = max(0, head_seq - acked)
         if depth == 0:
             return 0, None
