@@ -94,7 +94,7 @@ def _hash_pin() -> int:
     return 0
 
 
-def _log_to_file(settings: Any) -> None:
+def log_to_file(settings: Any) -> None:
     """The screen belongs to the kiosk: logs go to a bounded, rotated file in the data dir."""
     import logging
     import logging.handlers
@@ -118,7 +118,7 @@ def run_terminal(settings: Any, *, simulated_inputs: bool = False) -> int:
     from kiosk.app import KioskApp
     from kiosk.devices import DeviceChoice
 
-    _log_to_file(settings)
+    log_to_file(settings)
     overrides = {"card_reader": "simulator", "scanner": "simulator"} if simulated_inputs else {}
     app = KioskApp(settings, devices=DeviceChoice.from_settings(settings, **overrides))
     app.run()

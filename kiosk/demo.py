@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -253,6 +254,13 @@ async def run_demo(data_dir: Path, *, lang: Lang, say: Say) -> Summary:
     return summary
 
 
+def _print_summary(summary: Summary, work: Path, keep: bool) -> None:
+    print()
+    print(summary.receipt_text)
+    print()
+    print("lobbypay demo finished." + (f" Files kept in {work}." if keep else ""))
+
+
 def main(*, headless: bool, data_dir: Path | None, lang: Lang) -> int:
     """Run the demo; print progress and the receipt, or one JSON line when headless."""
     keep = data_dir is not None
@@ -265,6 +273,14 @@ def main(*, headless: bool, data_dir: Path | None, lang: Lang) -> int:
 
     try:
         summary = asyncio.run(run_demo(work, lang=lang, say=say))
+        if not headless:
+            _print_summary(summary, work, keep)
+        if not headless and sys.stdin.isatty() and sys.stdout.isatty():
+            # On a terminal, the resident kiosk follows (scripts and pipes keep the text).
+            from kiosk.demo_ui import run_demo_kiosk
+
+            print()
+            run_demo_kiosk(work / "kiosk", lang=lang, say=print)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -282,10 +298,5 @@ def main(*, headless: bool, data_dir: Path | None, lang: Lang) -> int:
                 ensure_ascii=False,
             )
         )
-    else:
-        print()
-        print(summary.receipt_text)
-        print()
-        print("lobbypay demo finished." + (f" Files kept in {work}." if keep else ""))
     ok = summary.journal.get("verified") and summary.card_payment.get("approved")
     return 0 if ok else 1
