@@ -221,6 +221,7 @@ MESSAGES: Final[Mapping[Lang, Mapping[str, str]]] = {
         "alarm.terminal_down": "терминал оплаты недоступен",
         "alarm.unattributed": "операция терминала не сопоставлена с платежом — сверить с банком",
         "alarm.journal": "ошибка журнала платежей",
+        "alarm.catalog_stale": "каталог счетов устарел (не обновляется)",
     },
     "en": {
         "back": "Back",
@@ -410,6 +411,7 @@ MESSAGES: Final[Mapping[Lang, Mapping[str, str]]] = {
         "alarm.terminal_down": "payment terminal not available",
         "alarm.unattributed": "a terminal transaction matches no payment: reconcile with the bank",
         "alarm.journal": "payment journal fault",
+        "alarm.catalog_stale": "the account catalog has expired (not being renewed)",
     },
 }
 

@@ -560,10 +560,23 @@ class KioskServices:
         )
 
     async def refresh_status(self) -> StaffStatus:
-        """Recount stored payments and tell the listener."""
+        """Recount stored payments, look at the catalog's expiry, and tell the listener."""
         if self.journal is not None:
             with contextlib.suppress(JournalError):
                 self.stored_payments = (await self.journal.stats()).stored_payments
+        self._open_catalog()
+        if self.catalog is not None:
+            # An expired catalog (TUF freeze protection) still identifies residents,
+            # but its debts may be out of date: staff should find out why it is not
+            # being renewed.
+            try:
+                stale = await asyncio.to_thread(self.catalog.is_stale, int(time.time() * 1000))
+            except CatalogError:
+                stale = True
+            if stale:
+                self.alarms.add("catalog_stale")
+            else:
+                self.alarms.discard("catalog_stale")
         status = self.staff_status()
         self.listener.staff_status(status)
         return status

@@ -31,7 +31,9 @@ IVANOVA_CARD = "04A1B2C3D4E580"
 FROZEN_NOW = dt.datetime(2025, 6, 2, 10, 30, 0).timestamp()
 
 
-def write_catalog(path: Path, *, published_at_ms: int | None = None) -> None:
+def write_catalog(
+    path: Path, *, published_at_ms: int | None = None, expires_in_ms: int = 30 * 86_400_000
+) -> None:
     """Publish the demo catalog as a signed snapshot and apply it to a store at ``path``."""
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(
@@ -44,7 +46,7 @@ def write_catalog(path: Path, *, published_at_ms: int | None = None) -> None:
         1,
         key,
         published_at_ms=published,
-        expires_at_ms=now_ms + 30 * 86_400_000,
+        expires_at_ms=now_ms + expires_in_ms,
     )
     with CatalogStore.open(path) as store:
         apply_release(store, release, central_public_key=public, now_ms=now_ms)

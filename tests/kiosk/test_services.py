@@ -347,3 +347,25 @@ async def test_online_status_follows_the_sync_agents_status_file(tmp_path: Path)
     assert await svc.check_online() is False
     path.write_text("garbage", encoding="utf-8")
     assert svc.agent_state() is None
+
+
+async def test_expired_catalog_raises_a_staff_alarm(tmp_path: Path) -> None:
+    import time
+
+    from tests.kiosk.support import write_catalog
+
+    settings = make_settings(tmp_path)
+    path = catalog_path(settings)
+    path.unlink()
+    # Published long ago; the release itself expired since (freeze protection).
+    write_catalog(path, published_at_ms=int(time.time() * 1000) - 3_600_000, expires_in_ms=1)
+    svc = KioskServices(settings, terminal_timeouts=TEST_TIMEOUTS)
+    await svc.start()
+    try:
+        await asyncio.sleep(0.01)
+        status = await svc.refresh_status()
+        assert "catalog_stale" in status.alarms
+        ident = AccountIdentified(source="keypad", reference=VirtualNumberRef(number=IVANOVA))
+        assert (await svc.lookup(ident)).session is not None  # residents are still served
+    finally:
+        await svc.close()
