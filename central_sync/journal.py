@@ -816,13 +816,21 @@ class Journal:
                 "run `lobbypay journal verify` and call a technician"
             )
 
-    def _compute_exposure(self, conn: sqlite3.Connection) -> _Exposure:
+    def _compute_exposure(
+        self, conn: sqlite3.Connection, after_seq: int | None = None, through_seq: int | None = None
+    ) -> _Exposure:
+        """Money at risk in unacknowledged intents with seq in (after_seq, through_seq].
+
+        By default: everything central has not acknowledged.
+        """
+        if after_seq is None:
+            after_seq = int(self._meta(conn, "acked_through", 0))
         exposure = _Exposure()
         rows = conn.execute(
             """
             WITH intents AS (
                 SELECT ts_ms, CAST(body AS TEXT) AS b FROM entries
-                WHERE kind = 'payment-intent' AND seq > ?)
+                WHERE kind = 'payment-intent' AND seq > ? AND seq <= ?)
             SELECT json_extract(b, '$.currency'), count(*),
                    sum(json_extract(b, '$.amount_minor')), min(ts_ms)
             FROM intents
@@ -836,7 +844,7 @@ class Journal:
                 WHERE v.dedup_key = 'reversal:' || json_extract(b, '$.payment_id'))
             GROUP BY 1
             """,
-            (int(self._meta(conn, "acked_through", 0)),),
+            (after_seq, canonical.INT_ABS_MAX if through_seq is None else through_seq),
         ).fetchall()
         for currency, count, amount, oldest in rows:
             exposure.count += count
@@ -938,6 +946,37 @@ class Journal:
                 conn.execute("ROLLBACK")
             raise
 
+    def _release_acknowledged(self, conn: sqlite3.Connection, acked: int) -> None:
+        """Stop counting payments central acknowledged up to ``acked``.
+
+        Only the newly acknowledged range is read, so acknowledging batch
+        after batch of a long backlog costs what the batches hold, not what is
+        still pending.
+        """
+        if acked <= self._acked_seen:
+            return
+        gone = self._compute_exposure(conn, self._acked_seen, acked)
+        exposure = self._exposure
+        exposure.count = max(0, exposure.count - gone.count)
+        for currency, amount in gone.amount_by_currency.items():
+            exposure.amount_by_currency[currency] = (
+                exposure.amount_by_currency.get(currency, 0) - amount
+            )
+        if exposure.count == 0:
+            exposure.amount_by_currency.clear()
+            exposure.oldest_ts_ms = None
+        else:
+            # The first intent after the acknowledged range: never later than
+            # the oldest payment still at risk, so the age limit can only
+            # refuse earlier, never later.
+            row = conn.execute(
+                "SELECT ts_ms FROM entries WHERE kind = 'payment-intent' AND seq > ? "
+                "ORDER BY seq LIMIT 1",
+                (acked,),
+            ).fetchone()
+            exposure.oldest_ts_ms = None if row is None else int(row[0])
+        self._acked_seen = acked
+
     def _follow_disk(self, conn: sqlite3.Connection) -> None:
         """Notice what other processes changed: acknowledgements, or a second writer.
 
@@ -954,10 +993,7 @@ class Journal:
                 f"another process appended to this journal (head {disk_head}, expected "
                 f"{self._head_seq}); a journal has one writer — stop the other service"
             )
-        acked = int(acked or 0)
-        if acked != self._acked_seen:
-            self._exposure = self._compute_exposure(conn)
-            self._acked_seen = acked
+        self._release_acknowledged(conn, int(acked or 0))
 
     def _stage_in_transaction(
         self, conn: sqlite3.Connection, group: Sequence[_Prepared], *, careful: bool
@@ -1237,8 +1273,7 @@ class Journal:
             )
 
         self._write_tx(tx)
-        self._exposure = self._compute_exposure(conn)
-        self._acked_seen = through_seq
+        self._release_acknowledged(conn, through_seq)
 
     _INTENT_KEYS = (
         # Intent keys are "payment-intent:<id>"; ';' sorts right after ':'.

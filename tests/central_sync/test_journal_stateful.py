@@ -164,6 +164,13 @@ class JournalModel(RuleBasedStateMachine):
         ids = [e.body["payment_id"] for e in entries if e.kind == "payment-intent"]
         assert len(ids) == len(set(ids))
         assert self._run(self.journal.acknowledged_through()) == self.acked
+        # The money at risk kept incrementally equals a recount from disk.
+        stats = self._run(self.journal.stats())
+        kept = self.journal._exposure
+        assert kept.count == stats.stored_payments
+        assert {c: a for c, a in kept.amount_by_currency.items() if a} == {
+            c: a for c, a in stats.pending_amount_minor_by_currency.items() if a
+        }
 
 
 JournalModel.TestCase.settings = settings(max_examples=30, stateful_step_count=20, deadline=None)
