@@ -176,11 +176,21 @@ def child_kiosk(root: Path, taps: int, accounts: int) -> None:
     )
 
     class Bench(KioskApp):
+        painted: float | None = None
+
+        async def on_mount(self) -> None:
+            await super().on_mount()
+            self.call_after_refresh(lambda: setattr(self, "painted", time.monotonic()))
+
         async def start_services(self) -> None:
-            # As KioskController.start_services, noting when each stage is reached.
+            # As KioskController.start_services, noting when each stage is reached:
+            # interactive = the welcome screen painted and residents identifiable.
             await self.services.start_identification()
             self.interactive = True
-            self.call_after_refresh(lambda: _say({"ready": time.monotonic()}))
+            identifiable = time.monotonic()
+            while self.painted is None:  # noqa: ASYNC110 - a paint has no event to wait on
+                await asyncio.sleep(0.001)
+            _say({"ready": max(identifiable, self.painted)})
             await self.services.start_payments()
             self.services_started = True
             _say({"payments_ready": time.monotonic()})

@@ -314,10 +314,6 @@ def _transaction_fields(tx: PaymentOutcome | LastTransaction) -> dict[str, Any]:
     return fields
 
 
-class _Stop(Exception):
-    """Internal: the services are closing."""
-
-
 # --------------------------------------------------------------------------- services
 
 
