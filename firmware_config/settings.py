@@ -334,8 +334,8 @@ class PrinterSettings(_Section):
 class CardReaderSettings(_Section):
     """The resident card reader (PC/SC)."""
 
-    driver: Literal["pcsc", "none"] = "none"
-    """Reader access: "pcsc" (through pcscd) or "none" (no resident card reader)."""
+    driver: Literal["pcsc", "simulator", "none"] = "none"
+    """Reader access: "pcsc" (through pcscd), "simulator" (demo and tests) or "none"."""
 
     reader_name: str = Field(default="", max_length=200)
     """Substring of the PC/SC reader name to use; empty means the first reader found."""
@@ -344,8 +344,8 @@ class CardReaderSettings(_Section):
 class ScannerSettings(_Section):
     """The QR / barcode / magstripe scanner."""
 
-    driver: Literal["serial", "none"] = "none"
-    """Scanner access: "serial" (line-oriented serial scanner) or "none"."""
+    driver: Literal["serial", "simulator", "none"] = "none"
+    """Scanner access: "serial" (line-oriented serial scanner), "simulator" or "none"."""
 
     url: str = Field(default="", max_length=512)
     """Serial device or pyserial URL of the scanner, for example /dev/ttyACM0."""
