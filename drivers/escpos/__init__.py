@@ -11,8 +11,9 @@ Layers (see each module's docstring):
 * :mod:`.render` -- documents as text or PNG (with :mod:`.qr` and :mod:`.png`).
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from drivers._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .client import EscPosPrinter, PrintReport
@@ -112,14 +113,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    try:
-        module, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [

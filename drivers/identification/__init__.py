@@ -8,8 +8,9 @@
 * :mod:`drivers.identification.card_hash` -- keyed hashes of magstripe cards.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from drivers._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from drivers.identification.card_hash import track2_card_hash
@@ -70,14 +71,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    try:
-        module, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [

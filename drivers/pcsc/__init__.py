@@ -16,8 +16,9 @@ Import map (only :mod:`drivers.pcsc.reader` imports pyscard):
 * :mod:`drivers.pcsc.cli` -- ``lobbypay card watch|read``.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from drivers._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from drivers.pcsc.errors import (
@@ -66,14 +67,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    try:
-        module, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [

@@ -15,8 +15,9 @@ the simulator is imported from its own module so that production code does not
 load it.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from drivers._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from drivers.zvt.apdu import NEED_DATA, Apdu
@@ -115,14 +116,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> object:
-    try:
-        module, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [
