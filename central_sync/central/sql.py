@@ -215,6 +215,38 @@ _LEDGER_0001 = """
         );
         """
 
+# The operator console's users, sessions and login attempts (central_sync/console/).
+# Only a password's scrypt hash and a session id's SHA-256 are stored.
+_CONSOLE_0002 = """
+        CREATE TABLE console_users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('operator', 'supervisor', 'auditor')),
+            password_hash TEXT NOT NULL,
+            created_ms {integer} NOT NULL,
+            password_changed_ms {integer} NOT NULL,
+            disabled_ms {integer}
+        );
+        CREATE TABLE console_sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL REFERENCES console_users(name),
+            csrf_token TEXT NOT NULL,
+            created_ms {integer} NOT NULL,
+            last_seen_ms {integer} NOT NULL,
+            expires_ms {integer} NOT NULL
+        );
+        CREATE INDEX console_sessions_user ON console_sessions (user_name);
+        CREATE TABLE console_login_attempts (
+            id {serial_key},
+            ts_ms {integer} NOT NULL,
+            user_name TEXT NOT NULL,
+            remote TEXT NOT NULL,
+            ok {boolean} NOT NULL
+        );
+        CREATE INDEX console_login_attempts_user ON console_login_attempts (user_name, ts_ms);
+        CREATE INDEX console_login_attempts_remote ON console_login_attempts (remote, ts_ms);
+        CREATE INDEX batches_terminal ON batches (terminal_key, id);
+        """
+
 _SCHEMA_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS schema_migrations"
     " (name TEXT PRIMARY KEY, applied_ms {integer} NOT NULL)"
@@ -230,7 +262,10 @@ def ledger_migrations(dialect: Dialect) -> tuple[tuple[str, str], ...]:
         "boolean": dialect.boolean,
         "clustered": dialect.clustered,
     }
-    return (("0001_ledger", _LEDGER_0001.format(**types)),)
+    return (
+        ("0001_ledger", _LEDGER_0001.format(**types)),
+        ("0002_console", _CONSOLE_0002.format(**types)),
+    )
 
 
 def pending_migrations(
