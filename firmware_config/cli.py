@@ -236,7 +236,7 @@ def _config_describe(args: argparse.Namespace) -> int:
                 "default": default,
                 "env_var": env_var,
                 "secret": item.secret,
-                "description": item.info.description or "",
+                "description": item.description,
                 "default_text": _render_value(defaults[item.key]),
             }
         )

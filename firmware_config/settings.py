@@ -2,8 +2,10 @@
 
 Theory of operation: :class:`Settings` is a tree of frozen pydantic models, one
 model per section (``terminal``, ``journal``, ``devices``, ...). Every field has
-a docstring (pydantic's ``use_attribute_docstrings``), which is what
-``lobbypay config show`` and the documentation tests read. Values arrive only
+a docstring, which ``lobbypay config describe`` and the documentation tests read
+through :func:`field_doc`. The docstrings are read from the source only when
+asked for (pydantic's ``use_attribute_docstrings`` would parse this module's
+source at every start, a third of the kiosk's start-up import time). Values arrive only
 through :func:`firmware_config.loader.load_config`, which layers the TOML files
 and the ``LOBBYPAY_<SECTION>__<KEY>`` environment variables and remembers where
 each value came from; this module knows nothing about files.
@@ -20,7 +22,12 @@ never a silent conversion (the loader converts environment strings itself).
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import itertools
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -94,7 +101,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        use_attribute_docstrings=True,
         validate_default=True,
         # A ValidationError's text would otherwise quote the input, secrets included.
         hide_input_in_errors=True,
@@ -551,7 +557,6 @@ class Settings(BaseSettings):
         env_nested_delimiter=ENV_NESTED_DELIMITER,
         extra="forbid",
         frozen=True,
-        use_attribute_docstrings=True,
         validate_default=True,
         hide_input_in_errors=True,
     )
@@ -642,10 +647,46 @@ class SettingField:
     """Dotted key, for example ``journal.offline_payments_max``."""
 
     info: FieldInfo
-    """Pydantic's description of the field (annotation, default, docstring)."""
+    """Pydantic's description of the field (annotation, default)."""
 
     secret: bool
     """Whether the value is a secret that is never shown."""
+
+    description: str
+    """The field's docstring."""
+
+
+@functools.cache
+def _attribute_docs(model: type[BaseModel]) -> dict[str, str]:
+    """``{field: docstring}`` of one class's own body: a string right after an annotated name."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(model)))
+    except (OSError, TypeError, SyntaxError):  # no source (frozen, zipped): no docs
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, following in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = inspect.cleandoc(following.value.value)
+    return docs
+
+
+def field_doc(model: type[BaseModel], name: str) -> str:
+    """The docstring of ``model``'s field ``name`` (looked up along its classes), or ''."""
+    for cls in model.__mro__:
+        if (
+            isinstance(cls, type)
+            and issubclass(cls, BaseModel)
+            and name in vars(cls).get("__annotations__", {})
+        ):
+            return _attribute_docs(cls).get(name, "")
+    return ""
 
 
 def _section_model(info: FieldInfo) -> type[BaseModel] | None:
@@ -664,7 +705,14 @@ def setting_fields(model: type[BaseModel] = Settings, prefix: str = "") -> tuple
         if section is not None:
             fields.extend(setting_fields(section, f"{key}."))
         else:
-            fields.append(SettingField(key=key, info=info, secret=info.annotation is SecretStr))
+            fields.append(
+                SettingField(
+                    key=key,
+                    info=info,
+                    secret=info.annotation is SecretStr,
+                    description=field_doc(model, name),
+                )
+            )
     return tuple(fields)
 
 

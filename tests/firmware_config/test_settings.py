@@ -11,6 +11,7 @@ from firmware_config.settings import (
     Settings,
     effective_values,
     field_at,
+    field_doc,
     section_model_at,
     setting_fields,
 )
@@ -39,7 +40,7 @@ def test_settings_ignores_process_environment(monkeypatch: pytest.MonkeyPatch) -
 def test_every_setting_and_section_has_a_docstring() -> None:
     def walk(model: type[BaseModel]) -> None:
         for name, info in model.model_fields.items():
-            assert info.description, f"{model.__name__}.{name} has no docstring"
+            assert field_doc(model, name), f"{model.__name__}.{name} has no docstring"
             annotation = info.annotation
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 walk(annotation)

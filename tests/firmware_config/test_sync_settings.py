@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from firmware_config.loader import ConfigError, load_config
-from firmware_config.settings import Settings, SyncSettings
+from firmware_config.settings import Settings, SyncSettings, field_doc
 
 
 def write(path: Path, text: str) -> Path:
@@ -79,6 +79,6 @@ def test_backoff_maximum_below_the_initial_delay_is_refused() -> None:
 
 
 def test_every_sync_setting_has_a_docstring() -> None:
-    for name, info in SyncSettings.model_fields.items():
-        assert info.description, name
-    assert Settings.model_fields["sync"].description
+    for name in SyncSettings.model_fields:
+        assert field_doc(SyncSettings, name), name
+    assert field_doc(Settings, "sync")
