@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := pcscd libpcsclite-dev swig vsmartcard-vpcd python3-virtualsmartcard chromium
+SYSTEM_PACKAGES := pcscd libpcsclite-dev swig vsmartcard-vpcd python3-virtualsmartcard chromium fonts-dejavu-core poppler-utils
 STAMP := $(VENV)/.lobbypay-installed
 PYTEST_ARGS ?=
 

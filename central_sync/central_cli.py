@@ -141,6 +141,10 @@ def add_central_parser(subparsers: Any) -> None:
     p.add_argument("--output", "-o", type=Path, metavar="FILE", help="write here, not stdout")
     p.set_defaults(func=_export)
 
+    from central_sync.console.cli import add_user_parser  # argparse only, like this module
+
+    add_user_parser(sub, _common)
+
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()

@@ -160,4 +160,7 @@ def create_app(settings: CentralServiceSettings) -> web.Application:
     app[gate_key] = IngestGate(limit=settings.ingest_concurrency_max)
     app.cleanup_ctx.append(_resources)
     setup_routes(app)
+    from central_sync.console.app import setup_console
+
+    setup_console(app)  # the operator console under /console/
     return app
