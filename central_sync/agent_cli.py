@@ -15,6 +15,8 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from central_sync.agent import SyncAgent
     from central_sync.journal import Journal
     from firmware_config.settings import Settings
@@ -50,6 +52,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "catalog_stale": ", EXPIRED",
         "no_catalog": "catalog: none yet",
         "catalog_error": "catalog problem: {reason}: {message}",
+        "config_ok": "configuration bundle version {version}",
+        "config_refused": "configuration bundle {kind} ({reason}), version {version} kept: "
+        "{message}",
     },
     "ru": {
         "not_configured": "центр не настроен: задайте {key} (lobbypay config show central)",
@@ -75,6 +80,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "catalog_stale": ", ИСТЁК",
         "no_catalog": "каталог: ещё нет",
         "catalog_error": "проблема каталога: {reason}: {message}",
+        "config_ok": "пакет настроек версии {version}",
+        "config_refused": "пакет настроек не применён ({kind}, {reason}), оставлена версия "
+        "{version}: {message}",
     },
 }
 
@@ -108,7 +116,8 @@ def add_sync_parser(subparsers: Any) -> None:
         help="run the sync agent until SIGTERM",
         description="Run the sync agent as a daemon: upload pending entries as soon as "
         "central can be reached (exponential backoff with jitter between failures), pull "
-        "the catalog and send heartbeats. Stops cleanly on SIGTERM or SIGINT (exit 0); "
+        "the catalog and configuration bundles and send heartbeats. Stops cleanly on "
+        "SIGTERM or SIGINT (exit 0); "
         "exits 2 when central refuses the terminal for good (revoked, quarantined, "
         "unknown).",
     )
@@ -118,10 +127,11 @@ def add_sync_parser(subparsers: Any) -> None:
     p = sub.add_parser(
         "once",
         help="flush what is pending and pull the catalog once",
-        description="Upload everything pending now, pull the catalog once and send one "
-        "heartbeat, without waiting between failures. Exit 0 when every entry is "
-        "acknowledged, 1 on a retryable failure (central unreachable or busy), 2 on a "
-        "final refusal or a refused catalog release.",
+        description="Upload everything pending now, pull the catalog and central's signed "
+        "configuration bundle once and send one heartbeat, without waiting between failures. "
+        "Exit 0 when every entry is acknowledged, 1 on a retryable failure (central "
+        "unreachable or busy), 2 on a final refusal, a refused catalog release, or a "
+        "configuration bundle refused or rolled back.",
     )
     _config_dir(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -160,11 +170,19 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_config_or_exit(args).settings
 
 
+def _setup(args: argparse.Namespace) -> _Setup:
+    from firmware_config.cli_common import load_config_or_exit
+
+    loaded = load_config_or_exit(args)
+    return _Setup(loaded.settings, config_dir=loaded.config_dir)
+
+
 class _Setup:
     """What `run` and `once` need, built from the settings (or an exit status)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config_dir: Path | None = None) -> None:
         self.settings = settings
+        self.config_dir = config_dir
 
     def check(self) -> int | None:
         import sys
@@ -198,6 +216,17 @@ class _Setup:
         )
         journal = await open_from_settings(settings)
         data_dir = settings.terminal.data_dir
+        bundles = None
+        if self.config_dir is not None:
+            from central_sync.agent.config_bundle import ConfigBundleApplier
+
+            # Central's configuration bundles become the central.d/ layer of
+            # this very configuration directory.
+            bundles = ConfigBundleApplier(
+                config_dir=self.config_dir,
+                central_public_key=key,
+                location=settings.terminal.location,
+            )
         agent = SyncAgent(
             journal=journal,
             signer=identity,
@@ -207,6 +236,7 @@ class _Setup:
             catalog_path=data_dir / CATALOG_FILE_NAME,
             state_path=data_dir / STATE_FILE_NAME,
             software_version=version,
+            config_bundles=bundles,
         )
         return journal, agent
 
@@ -260,7 +290,7 @@ def _watchdog_interval_s() -> float | None:
 def _run(args: argparse.Namespace) -> int:
     import logging
 
-    setup = _Setup(_settings(args))
+    setup = _setup(args)
     problem = setup.check()
     if problem is not None:
         return problem
@@ -324,7 +354,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _once(args: argparse.Namespace) -> int:
-    setup = _Setup(_settings(args))
+    setup = _setup(args)
     problem = setup.check()
     if problem is not None:
         return problem
@@ -339,13 +369,15 @@ def _once(args: argparse.Namespace) -> int:
         try:
             flush = await agent.flush()
             catalog = await agent.pull_catalog()
+            bundle = await agent.pull_config()
             beat = await agent.send_heartbeat()
         finally:
             await agent.close()
             await agent.transport.close()
             await journal.close()
         last = flush.last
-        if last.kind is UploadKind.FINAL or catalog.refused is not None:
+        config_refused = bundle is not None and bundle.kind in ("refused", "rolled-back")
+        if last.kind is UploadKind.FINAL or catalog.refused is not None or config_refused:
             status = EXIT_FINAL
         elif not flush.complete or catalog.error is not None:
             status = EXIT_RETRYABLE
@@ -378,6 +410,15 @@ def _once(args: argparse.Namespace) -> int:
                             "error": catalog.error,
                         },
                         "heartbeat": {"delivered": beat.delivered, "error": beat.error},
+                        "config": None
+                        if bundle is None
+                        else {
+                            "outcome": bundle.kind,
+                            "version": bundle.version,
+                            "offered_version": bundle.offered_version,
+                            "reason": bundle.reason,
+                            "message": bundle.message,
+                        },
                     },
                     ensure_ascii=False,
                     indent=2,
@@ -418,6 +459,19 @@ def _once(args: argparse.Namespace) -> int:
             print(_say("catalog_applied", version=catalog.version), file=out)
         else:
             print(_say("catalog_ok", version=catalog.version), file=out)
+        if bundle is not None and bundle.problem:
+            print(
+                _say(
+                    "config_refused",
+                    kind=bundle.kind,
+                    reason=bundle.reason,
+                    version=bundle.version,
+                    message=bundle.message,
+                ),
+                file=sys.stderr,
+            )
+        elif bundle is not None and bundle.version:
+            print(_say("config_ok", version=bundle.version), file=out)
         if not beat.delivered:
             print(_say("heartbeat_failed", message=beat.error), file=sys.stderr)
         return status

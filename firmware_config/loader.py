@@ -8,9 +8,13 @@ overriding the ones before it, key by key:
    named by ``hardware_profile`` in ``local.toml`` or by
    ``LOBBYPAY_HARDWARE_PROFILE``, then ``<config_dir>/profile.toml`` (a site's own
    profile, which may refine the shipped one);
-3. ``<config_dir>/override.d/*.toml``, sorted by file name (hidden files skipped);
-4. ``<config_dir>/local.toml``;
-5. environment variables ``LOBBYPAY_<SECTION>__<KEY>`` (``__`` separates nested
+3. the central bundle: ``<config_dir>/central.d/bundle.toml``, the signed
+   configuration bundle from central (limits, timeouts, offline policy) that the
+   sync agent verified and wrote (:mod:`central_sync.agent.config_bundle`); its
+   first line names its version, so its values show as "central bundle vN";
+4. ``<config_dir>/override.d/*.toml``, sorted by file name (hidden files skipped);
+5. ``<config_dir>/local.toml``;
+6. environment variables ``LOBBYPAY_<SECTION>__<KEY>`` (``__`` separates nested
    names, for example ``LOBBYPAY_DEVICES__PRINTER__URL``).
 
 A missing directory or file is an empty layer. Every leaf value remembers the
@@ -62,7 +66,12 @@ FILE_BYTES_MAX = 1024 * 1024
 OVERRIDE_FILES_MAX = 256
 """Most files read from ``override.d``."""
 
-SourceKind = Literal["default", "profile", "override", "local", "env"]
+SourceKind = Literal["default", "profile", "central", "override", "local", "env"]
+
+CENTRAL_DIR_NAME = "central.d"
+BUNDLE_FILE_NAME = "bundle.toml"
+BUNDLE_HEADER_RE = re.compile(r"^# central bundle v([0-9]{1,18})\b")
+"""First line of the bundle layer file: ``# central bundle v<version> ...``."""
 
 _TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_EOF_RE = re.compile(r"\s*\(at end of document\)\s*$")
@@ -76,12 +85,15 @@ class Source:
     path: Path | None = None
     line: int | None = None
     env_var: str | None = None
+    label: str | None = None
+    """What the layer is, where a path alone does not say (``central bundle v7``)."""
 
     def __str__(self) -> str:
         if self.env_var is not None:
             return f"env {self.env_var}"
         if self.path is not None:
-            return f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+            where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+            return f"{self.label} ({where})" if self.label else where
         return self.kind
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +103,7 @@ class Source:
             "path": str(self.path) if self.path is not None else None,
             "line": self.line,
             "env_var": self.env_var,
+            "label": self.label,
         }
 
 
@@ -154,11 +167,14 @@ class _Layer:
     path: Path | None = None
     lines: KeyLines = field(default_factory=KeyLines)
     env_vars: dict[Key, str] = field(default_factory=dict)
+    label: str | None = None
 
     def source_of(self, key: Key) -> Source:
         if self.path is None:
             return Source(kind=self.kind, env_var=self.env_vars.get(key))
-        return Source(kind=self.kind, path=self.path, line=self.lines.line_of(key))
+        return Source(
+            kind=self.kind, path=self.path, line=self.lines.line_of(key), label=self.label
+        )
 
 
 def load_config(
@@ -192,6 +208,7 @@ def load_config(
                 )
             )
     layers.extend(_layer_list(_read_toml_file(config_dir / "profile.toml", "profile", problems)))
+    layers.extend(_layer_list(_read_bundle_layer(bundle_path(config_dir), problems)))
     layers.extend(_read_override_dir(config_dir / "override.d", problems))
     layers.extend(_layer_list(local))
     layers.append(_env_layer(environ, problems))
@@ -218,10 +235,11 @@ def load_config(
 
 _KIND_ORDER: dict[SourceKind, int] = {
     "profile": 0,
-    "override": 1,
-    "local": 2,
-    "env": 3,
-    "default": 4,
+    "central": 1,
+    "override": 2,
+    "local": 3,
+    "env": 4,
+    "default": 5,
 }
 
 
@@ -239,6 +257,40 @@ def available_profiles() -> tuple[str, ...]:
 
 
 # -- layers ---------------------------------------------------------------
+
+
+def bundle_path(config_dir: Path) -> Path:
+    """Where the central bundle layer lives in ``config_dir``."""
+    return config_dir / CENTRAL_DIR_NAME / BUNDLE_FILE_NAME
+
+
+def bundle_version(text: str) -> int | None:
+    """The version named on the first line of a bundle layer file, or None."""
+    match = BUNDLE_HEADER_RE.match(text)
+    return int(match.group(1)) if match else None
+
+
+def _read_bundle_layer(path: Path, problems: list[Problem]) -> _Layer | None:
+    layer = _read_toml_file(path, "central", problems)
+    if layer is None:
+        return None
+    try:
+        first = _read_regular_file(path, 128).decode("utf-8", "replace")
+    except (OSError, _NotRegularFileError):
+        first = ""
+    version = bundle_version(first)
+    if version is None:
+        problems.append(
+            Problem(
+                key="",
+                source=Source(kind="central", path=path, line=1),
+                message="not a central bundle (its first line must be '# central bundle vN');"
+                " let the sync agent write it, or remove it",
+            )
+        )
+        return None
+    layer.label = f"central bundle v{version}"
+    return layer
 
 
 def _layer_list(layer: _Layer | None) -> list[_Layer]:

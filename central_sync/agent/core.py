@@ -43,8 +43,15 @@ its signed hashes, and applies the whole release in one transaction or not at
 all. A refused release is reported (log, status file, heartbeat) and the old
 catalog stays.
 
+Configuration. With the catalog (and sooner when a heartbeat says central has
+a newer bundle) the agent asks ``/v1/config`` and hands the signed bundle to
+:class:`~central_sync.agent.config_bundle.ConfigBundleApplier`, which verifies
+it, writes it as the ``central.d/bundle.toml`` layer and rolls it back if the
+configuration then fails validation or the start-up check.
+
 Heartbeat. Every ``heartbeat_interval_s``: queue depth, oldest pending age,
-software and catalog versions and device health, signed by the terminal.
+software, catalog and configuration versions and device health, signed by the
+terminal.
 
 Time and network come only through a :class:`~central_sync.agent.timing.Clock`
 and a :class:`~central_sync.agent.transport.Transport`, so the deterministic
@@ -89,6 +96,7 @@ from central_sync.journal import (
 from central_sync.protocol import Ack, OutgoingBatch, Refusal
 
 if TYPE_CHECKING:
+    from central_sync.agent.config_bundle import BundleOutcome, ConfigBundleApplier
     from central_sync.catalog.store import CatalogStore
     from firmware_config.settings import Settings
 
@@ -98,6 +106,8 @@ TERMINAL_HEADER = "X-Lobbypay-Terminal"
 BATCHES_PATH = "/v1/batches"
 HEARTBEAT_PATH = "/v1/heartbeat"
 CATALOG_PATH = "/v1/catalog"
+CONFIG_PATH = "/v1/config"
+CONFIG_BYTES_MAX = 1024 * 1024
 ANSWER_BYTES_MAX = 64 * 1024
 HEALTH_KEYS_MAX = 48
 HEALTH_TEXT_CHARS_MAX = 200
@@ -331,6 +341,7 @@ class SyncAgent:
         state_path: Path | None = None,
         software_version: str = "unknown",
         health: HealthHook | None = None,
+        config_bundles: ConfigBundleApplier | None = None,
     ) -> None:
         if len(central_public_key) != 32:
             raise AgentConfigError("central's pinned public key must be 32 bytes")
@@ -365,6 +376,8 @@ class SyncAgent:
         self._stop = False
         self._catalog_store: CatalogStore | None = None
         self._catalog_hint = False
+        self.config_bundles = config_bundles
+        self._config_hint = False
         self._state = self._initial_state()
 
     # -- life cycle ----------------------------------------------------------------
@@ -768,7 +781,13 @@ class SyncAgent:
         health["sync_failures"] = self.failures
         if self._state.catalog_error is not None:
             health["catalog_error"] = self._state.catalog_error.reason[:HEALTH_TEXT_CHARS_MAX]
+        if self._state.config_error is not None:
+            health["config_error"] = self._state.config_error.reason[:HEALTH_TEXT_CHARS_MAX]
         return health
+
+    def config_version(self) -> int:
+        """The configuration bundle in force (0: none, or no bundles on this terminal)."""
+        return 0 if self.config_bundles is None else self.config_bundles.current_version()
 
     async def send_heartbeat(self) -> HeartbeatResult:
         """Report queue depth, oldest pending age, versions and health to central."""
@@ -781,7 +800,7 @@ class SyncAgent:
             oldest_pending_age_s=oldest,
             software_version=self.software_version,
             catalog_version=version or None,
-            config_version=None,
+            config_version=self.config_version() or None,
             health=self._health(),
         )
         data = protocol.build_heartbeat(beat, self.signer)
@@ -811,7 +830,58 @@ class SyncAgent:
             latest = answer.get("catalog_version") if isinstance(answer, dict) else None
             if isinstance(latest, int) and latest > version:
                 self._catalog_hint = True
+            latest = answer.get("config_version") if isinstance(answer, dict) else None
+            if isinstance(latest, int) and latest > self.config_version():
+                self._config_hint = True
         return HeartbeatResult(heartbeat=beat, delivered=True)
+
+    # -- configuration bundles ---------------------------------------------------
+
+    async def pull_config(self) -> BundleOutcome | None:
+        """Fetch central's bundle for this terminal and apply it (None: no bundles here)."""
+        from central_sync.agent.config_bundle import BundleOutcome
+
+        self._config_hint = False
+        applier = self.config_bundles
+        if applier is None:
+            return None
+        current = applier.current_version()
+        try:
+            response = await self.transport.request(
+                "GET",
+                f"{CONFIG_PATH}?terminal={self.terminal_id}",
+                headers={TERMINAL_HEADER: self.terminal_id},
+                timeout_s=self.config.request_timeout_s,
+                body_bytes_max=CONFIG_BYTES_MAX,
+            )
+        except TransportError as exc:
+            logger.info("sync_config_failed reason=%s", exc.reason)
+            return BundleOutcome(
+                kind="failed", version=current, reason=exc.reason, message=str(exc)
+            )
+        if response.status == 404:
+            return BundleOutcome(kind="none", version=current)
+        if response.status != 200:
+            return BundleOutcome(
+                kind="failed",
+                version=current,
+                reason="http",
+                message=f"central answered HTTP {response.status}",
+            )
+        outcome = await asyncio.to_thread(applier.apply, response.body, now_ms=self.clock.time_ms())
+        now = self.clock.time_ms()
+        if outcome.problem:
+            self._update_state(
+                config_version=outcome.version or None,
+                config_error=Problem(
+                    reason=outcome.reason or outcome.kind,
+                    message=f"{outcome.kind}: {outcome.message}"[:500],
+                    at_ms=now,
+                ),
+            )
+        else:
+            self._update_state(config_version=outcome.version or None, config_error=None)
+        return outcome
 
     # -- catalog -------------------------------------------------------------------
 
@@ -937,7 +1007,7 @@ class SyncAgent:
         """Upload, heartbeat and pull the catalog until :meth:`stop` or a final refusal."""
         clock = self.clock
         now = clock.monotonic()
-        upload_due = heartbeat_due = catalog_due = now
+        upload_due = heartbeat_due = catalog_due = config_due = now
         backing_off = False
         try:
             while not self._stop:
@@ -952,6 +1022,10 @@ class SyncAgent:
                         if (await self.pull_catalog()).error is None:
                             interval = self.config.catalog_poll_interval_s
                     catalog_due = clock.monotonic() + interval
+                if self.config_bundles is not None and (now >= config_due or self._config_hint):
+                    with self._survive("config"):
+                        await self.pull_config()
+                    config_due = clock.monotonic() + self.config.catalog_poll_interval_s
                 if self._stop:
                     break
                 if now >= upload_due:
@@ -967,7 +1041,10 @@ class SyncAgent:
                         upload_due = clock.monotonic() + self.retry_delay_s(result)
                     else:
                         upload_due = clock.monotonic() + self.config.idle_poll_interval_s
-                timeout_s = min(upload_due, heartbeat_due, catalog_due) - clock.monotonic()
+                due = min(upload_due, heartbeat_due, catalog_due)
+                if self.config_bundles is not None:
+                    due = min(due, config_due)
+                timeout_s = due - clock.monotonic()
                 if timeout_s > 0 and not self._stop:
                     woken = await clock.wait(self._wake, timeout_s)
                     # New entries end an idle wait at once, but never a backoff:

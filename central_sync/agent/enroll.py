@@ -48,6 +48,36 @@ async def enroll(
 ) -> protocol.Enrollment:
     """Enroll ``signer``'s key with central; return central's verified answer.
 
+    See :func:`enroll_signed`, which also returns the answer's signed bytes.
+    """
+    enrollment, _signed = await enroll_signed(
+        transport,
+        signer,
+        public_key=public_key,
+        registration_code=registration_code,
+        location=location,
+        label=label,
+        central_public_key=central_public_key,
+        clock=clock,
+        timeout_s=timeout_s,
+    )
+    return enrollment
+
+
+async def enroll_signed(
+    transport: Transport,
+    signer: TerminalSigner,
+    *,
+    public_key: bytes,
+    registration_code: str,
+    location: str,
+    label: str,
+    central_public_key: bytes,
+    clock: Clock = SYSTEM_CLOCK,
+    timeout_s: float = ENROLL_TIMEOUT_S,
+) -> tuple[protocol.Enrollment, bytes]:
+    """Enroll; return central's verified answer and its signed bytes (to keep as proof).
+
     Raises :class:`EnrollmentError` (``retryable`` says whether trying again can
     help: a used or expired code cannot), :class:`~central_sync.agent.errors.TransportError`
     when central cannot be reached, :class:`protocol.BuildError` for a malformed code.
@@ -85,4 +115,4 @@ async def enroll(
     logger.info(
         "sync_enrolled terminal_id=%s location=%s", enrollment.terminal_id, enrollment.location
     )
-    return enrollment
+    return enrollment, response.body

@@ -58,6 +58,10 @@ class AgentState:
     catalog_pulled_ms: int | None = None
     catalog_error: Problem | None = None
     last_heartbeat_ms: int | None = None
+    config_version: int | None = None
+    """The configuration bundle in force after the last pull."""
+    config_error: Problem | None = None
+    """The last bundle refused or rolled back (cleared by the next good pull)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -130,6 +134,8 @@ def load_state(path: Path) -> AgentState | None:
         catalog_pulled_ms=_opt_int(data.get("catalog_pulled_ms"), "catalog_pulled_ms"),
         catalog_error=_problem(data.get("catalog_error")),
         last_heartbeat_ms=_opt_int(data.get("last_heartbeat_ms"), "last_heartbeat_ms"),
+        config_version=_opt_int(data.get("config_version"), "config_version"),
+        config_error=_problem(data.get("config_error")),
         extra=extra if isinstance(extra, dict) else {},
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from central_sync.central import handlers
+from central_sync.central import handlers, lifecycle
 
 
 def setup_routes(app: web.Application) -> None:
@@ -12,6 +12,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/enroll", handlers.enroll)
     app.router.add_post("/v1/batches", handlers.upload_batch)
     app.router.add_post("/v1/heartbeat", handlers.heartbeat)
+    app.router.add_post("/v1/rekey", lifecycle.rekey_handler)
+    app.router.add_post("/v1/decommission", lifecycle.decommission_handler)
     app.router.add_get("/v1/catalog", handlers.catalog)
     app.router.add_get("/v1/config", handlers.config)
     app.router.add_get("/v1/revocations", handlers.revocations)

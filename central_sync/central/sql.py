@@ -41,6 +41,7 @@ from central_sync.central.errors import (
     MigrationError,
     NotFoundError,
     RegistrationCodeError,
+    TerminalStateError,
 )
 from central_sync.central.storage import (
     Alarm,
@@ -53,6 +54,7 @@ from central_sync.central.storage import (
     MeterRow,
     PaymentRow,
     ResultRow,
+    RetiredKey,
     ReversalRow,
     Storage,
     TerminalRecord,
@@ -247,6 +249,19 @@ _CONSOLE_0002 = """
         CREATE INDEX batches_terminal ON batches (terminal_key, id);
         """
 
+# Keys replaced by `lobbypay rekey`: the terminal's record keeps its key (row id),
+# chain and payments under the new id; the old id can never be enrolled again.
+_TERMINAL_KEYS_0003 = """
+        CREATE TABLE terminal_keys (
+            terminal_id TEXT PRIMARY KEY,
+            terminal_key {integer} NOT NULL REFERENCES terminals(key),
+            public_key {blob} NOT NULL,
+            retired_ms {integer} NOT NULL,
+            successor_id TEXT NOT NULL
+        );
+        CREATE INDEX terminal_keys_terminal ON terminal_keys (terminal_key);
+        """
+
 _SCHEMA_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS schema_migrations"
     " (name TEXT PRIMARY KEY, applied_ms {integer} NOT NULL)"
@@ -265,6 +280,7 @@ def ledger_migrations(dialect: Dialect) -> tuple[tuple[str, str], ...]:
     return (
         ("0001_ledger", _LEDGER_0001.format(**types)),
         ("0002_console", _CONSOLE_0002.format(**types)),
+        ("0003_terminal_keys", _TERMINAL_KEYS_0003.format(**types)),
     )
 
 
@@ -342,6 +358,8 @@ _EXPORTS: Mapping[str, tuple[tuple[tuple[str, str], ...], str]] = {
 # LedgerCounts' fields are the tables it counts.
 _COUNTED = tuple(LedgerCounts.__dataclass_fields__)
 _SELECT_COUNTS = "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {t})" for t in _COUNTED)  # noqa: S608
+
+_SELECT_RETIRED = "SELECT retired_ms FROM terminal_keys WHERE terminal_id = ?"
 
 _SELECT_CODE = "SELECT location, expires_ms, used_by FROM registration_codes WHERE code_hash = ?"
 
@@ -877,6 +895,8 @@ class SqlStorage(Storage):
                 raise ConflictError(
                     f"terminal {terminal_id} is already enrolled ({existing.state})"
                 )
+            if await conn.fetchval(_SELECT_RETIRED, terminal_id) is not None:
+                raise ConflictError(f"the key of {terminal_id} was retired and cannot enroll")
             await conn.execute(
                 "UPDATE registration_codes SET used_ms = ?, used_by = ? WHERE code_hash = ?",
                 now_ms,
@@ -937,6 +957,84 @@ class SqlStorage(Storage):
             return record
 
         return await self._write(op)
+
+    async def rekey_terminal(
+        self,
+        *,
+        terminal_id: str,
+        public_key: bytes,
+        new_terminal_id: str,
+        new_public_key: bytes,
+        now_ms: int,
+    ) -> TerminalRecord:
+        async def op(conn: SqlConnection) -> TerminalRecord:
+            current = await select_terminal(conn, terminal_id, lock=True)
+            if current is None:
+                done = await conn.fetchrow(
+                    "SELECT public_key, successor_id FROM terminal_keys WHERE terminal_id = ?",
+                    terminal_id,
+                )
+                if done is not None and bytes(done[0]) == public_key:
+                    if done[1] != new_terminal_id:
+                        raise ConflictError(f"{terminal_id} was re-keyed to another key")
+                    again = await select_terminal(conn, new_terminal_id)
+                    if again is not None and again.public_key == new_public_key:
+                        return again  # the same re-key again: already done
+                raise NotFoundError(f"no terminal {terminal_id}")
+            if current.public_key != public_key:
+                raise ConflictError(f"{terminal_id} is enrolled with another key")
+            if current.state is not TerminalState.ENROLLED:
+                raise TerminalStateError(f"terminal {terminal_id} is {current.state.value}")
+            if new_terminal_id == terminal_id:
+                raise BadRequestError("the new key is the enrolled key")
+            used = await select_terminal(conn, new_terminal_id)
+            if used is not None or (
+                await conn.fetchval(_SELECT_RETIRED, new_terminal_id) is not None
+            ):
+                raise ConflictError(f"the new key ({new_terminal_id}) was used before")
+            await conn.execute(
+                "UPDATE terminals SET terminal_id = ?, public_key = ? WHERE key = ?",
+                new_terminal_id,
+                new_public_key,
+                current.key,
+            )
+            await conn.execute(
+                "INSERT INTO terminal_keys (terminal_id, terminal_key, public_key, retired_ms,"
+                " successor_id) VALUES (?, ?, ?, ?, ?)",
+                terminal_id,
+                current.key,
+                public_key,
+                now_ms,
+                new_terminal_id,
+            )
+            await insert_audit(
+                conn, now_ms, "terminal", "rekey", terminal_id, {"new_terminal_id": new_terminal_id}
+            )
+            record = await select_terminal(conn, new_terminal_id)
+            assert record is not None
+            return record
+
+        return await self._write(op)
+
+    async def retired_keys(self) -> list[RetiredKey]:
+        async def op(conn: SqlConnection) -> list[RetiredKey]:
+            rows = await conn.fetch(
+                "SELECT k.terminal_id, k.public_key, k.retired_ms, k.successor_id, t.terminal_id"
+                " FROM terminal_keys k JOIN terminals t ON t.key = k.terminal_key"
+                " ORDER BY k.retired_ms, k.terminal_id"
+            )
+            return [
+                RetiredKey(
+                    terminal_id=r[0],
+                    public_key=bytes(r[1]),
+                    retired_ms=r[2],
+                    successor_id=r[3],
+                    current_id=r[4],
+                )
+                for r in rows
+            ]
+
+        return await self._read(op)
 
     async def record_heartbeat(
         self,

@@ -80,6 +80,20 @@ class TerminalRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RetiredKey:
+    """A terminal key replaced by ``lobbypay rekey`` (its id may never be enrolled again)."""
+
+    terminal_id: str
+    """The id the retired key gave the terminal."""
+    public_key: bytes
+    retired_ms: int
+    successor_id: str
+    """The id of the key that replaced it."""
+    current_id: str
+    """The terminal's id now (after any later re-keys)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Alarm:
     """Something an operator must look at (a fork, a duplicate storm, ...)."""
 
@@ -368,6 +382,29 @@ class Storage(abc.ABC):
         health: Mapping[str, Any],
     ) -> None:
         """Store the latest status a terminal reported."""
+
+    @abc.abstractmethod
+    async def rekey_terminal(
+        self,
+        *,
+        terminal_id: str,
+        public_key: bytes,
+        new_terminal_id: str,
+        new_public_key: bytes,
+        now_ms: int,
+    ) -> TerminalRecord:
+        """Replace an enrolled terminal's key, keeping its record, chain and payments.
+
+        The record is renamed to ``new_terminal_id`` (ids derive from keys) and the
+        old id and key are retired for good (audited). Re-sending the same re-key
+        after success returns the record again. Raises NotFoundError (unknown id),
+        ConflictError (``public_key`` is not the enrolled key, or the new key was
+        used before) or TerminalStateError (revoked or quarantined).
+        """
+
+    @abc.abstractmethod
+    async def retired_keys(self) -> list[RetiredKey]:
+        """Every retired key, oldest first."""
 
     # -- signed publications -------------------------------------------------
 
