@@ -5,7 +5,7 @@ Against SQLite and PostgreSQL, on a ledger seeded through the real ingest path.
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -23,7 +23,14 @@ from central_sync.console.accounts import Role
 from firmware_config.identity import generate_identity
 from tests.central_sync.central_support import pg_url_with_schema
 from tests.central_sync.conftest import require_pg
-from tests.support.console import PASSWORD, USERS, ConsoleClient, Seeded, seed_ledger
+from tests.support.console import (
+    PASSWORD,
+    USERS,
+    ConsoleClient,
+    Seeded,
+    pdf_text,
+    seed_ledger,
+)
 
 Client = TestClient[web.Request, web.Application]
 
@@ -358,7 +365,9 @@ async def test_payouts_pdf_opens_with_cyrillic_text(central: Client, tmp_path: P
     assert resp.content_type == "application/pdf"
     data = await resp.read()
     assert data.startswith(b"%PDF-")
-    text = pdf_text(data, tmp_path)
+    path = tmp_path / "report.pdf"
+    path.write_bytes(data)
+    text = await asyncio.to_thread(pdf_text, path)
     assert "Перечисления в разрезе поставщика услуг" in text
     assert "Vodokanal" in text
     assert "Итого" in text
@@ -372,16 +381,6 @@ async def test_export_with_reversed_dates_is_a_400_page(central: Client) -> None
     )
     assert resp.status == 400
     assert "before the start date" in b.last_page
-
-
-def pdf_text(data: bytes, tmp_path: Path) -> str:
-    """The text of a PDF as poppler's pdftotext reads it (poppler-utils is in SYSTEM_PACKAGES)."""
-    path = tmp_path / "report.pdf"
-    path.write_bytes(data)
-    done = subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], capture_output=True, timeout=30, check=True
-    )
-    return done.stdout.decode("utf-8")
 
 
 # --- escaping, unit ---------------------------------------------------------------------------

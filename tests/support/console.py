@@ -9,8 +9,10 @@ deterministic for a seed.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import ClientResponse, ClientSession
 
@@ -117,3 +119,11 @@ class ConsoleClient:
     async def login(self, user: str, password: str = PASSWORD) -> ClientResponse:
         await self.get("/console/login")
         return await self.post("/console/login", {"user": user, "password": password})
+
+
+def pdf_text(path: Path) -> str:
+    """The text of a PDF as poppler's pdftotext reads it (poppler-utils is in SYSTEM_PACKAGES)."""
+    done = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, timeout=30, check=True
+    )
+    return done.stdout.decode("utf-8")
