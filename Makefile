@@ -40,7 +40,7 @@ pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Every benchmark's quick run; each prints figures beside its own baselines.
-BENCHES := journal zvt sync catalog gateway kiosk agent_flush
+BENCHES := journal zvt sync catalog gateway kiosk agent_flush console
 
 bench: setup
 	@for b in $(BENCHES); do \
