@@ -17,8 +17,8 @@ middleware (:func:`console_middleware`) then, for every request:
 5. renders the console's errors as a page in the operator's language with the
    right status, and sets the security headers on every answer.
 
-A route without a policy is a programming error (an assertion), so no page can
-be added without saying who may see it.
+A route without a policy is answered 404 like an unknown path, so no page can be
+reached before it says who may see it.
 """
 
 from __future__ import annotations

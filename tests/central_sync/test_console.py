@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -391,3 +392,100 @@ def test_html_escapes_values_and_keeps_markup() -> None:
 
     out = html("<td>{a}</td><td>{b}</td>", a="<b>&\"'", b=Markup("<i>ok</i>"))
     assert out == "<td>&lt;b&gt;&amp;&quot;&#x27;</td><td><i>ok</i></td>"
+
+
+def test_both_languages_have_every_message_with_the_same_placeholders() -> None:
+    from central_sync.console.i18n import MESSAGES, placeholders
+
+    for key, (en, ru) in MESSAGES.items():
+        assert en, key
+        assert ru, key
+        assert placeholders(en) == placeholders(ru), key
+
+
+def test_every_message_key_used_in_the_console_exists() -> None:
+    import re
+
+    from central_sync.console import i18n
+
+    used: set[str] = set()
+    for path in Path(i18n.__file__).parent.glob("*.py"):
+        used.update(re.findall(r"""\bt\(\s*[\w.]+,\s*"([a-z_]+\.[a-z_.]+)\"""", path.read_text()))
+    assert used
+    assert used <= set(i18n.MESSAGES)
+
+
+def test_money_is_formatted_exactly_from_minor_units() -> None:
+    from central_sync.console.i18n import money
+
+    assert money(123456789, "ru") == "1\u00a0234\u00a0567,89"
+    assert money(123456789, "en") == "1,234,567.89"
+    assert money(-5, "en") == "−0.05"
+    with pytest.raises(TypeError):
+        money(1.5, "en")  # type: ignore[arg-type]
+
+
+def test_chart_escapes_labels_and_titles() -> None:
+    from central_sync.console.chart import Bar, bar_chart
+
+    svg = bar_chart([Bar(label="<x>", value=3, title='"t"&')], caption="<c>", value_label="n")
+    assert "<x>" not in svg
+    assert "&lt;x&gt;" in svg
+    assert "&quot;t&quot;&amp;" in svg
+    assert "&lt;c&gt;" in svg
+
+
+async def test_session_cookie_is_secure_when_served_over_tls(tmp_path: Path) -> None:
+    import datetime as dt
+    import ssl
+
+    from aiohttp.test_utils import TestServer
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    # A self-signed certificate for 127.0.0.1, made here.
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    client_ctx = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+    client_ctx.check_hostname = False
+
+    generate_identity(tmp_path / "central.key")
+    app = create_app(CentralServiceSettings(data_dir=tmp_path))
+    server = TestServer(app, scheme="https")
+    await server.start_server(ssl=server_ctx)
+    try:
+        await seed_ledger(app[storage_key], app[identity_key], terminals=1, payments=1)
+        connector = aiohttp.TCPConnector(ssl=client_ctx)
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as http:
+            b = ConsoleClient(http, str(server.make_url("")))
+            resp = await b.login(USERS[Role.OPERATOR])
+            assert resp.status == 200
+            cookie = resp.history[0].headers["Set-Cookie"]
+            assert "lp_console_session=" in cookie
+            assert "Secure" in cookie
+    finally:
+        await server.close()
