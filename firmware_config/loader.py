@@ -98,13 +98,15 @@ class Source:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready description (for ``config show --json``)."""
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "path": str(self.path) if self.path is not None else None,
             "line": self.line,
             "env_var": self.env_var,
-            "label": self.label,
         }
+        if self.label is not None:
+            data["label"] = self.label
+        return data
 
 
 DEFAULT_SOURCE = Source(kind="default")
