@@ -285,7 +285,10 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _terminals(args: argparse.Namespace) -> int:
     async def body(settings: Any) -> int:
-        terminals = await _with_storage(settings, lambda storage: storage.list_terminals())
+        async def read(storage: Any) -> tuple[Any, Any]:
+            return await storage.list_terminals(), await storage.retired_keys()
+
+        terminals, retired = await _with_storage(settings, read)
         print(f"{'TERMINAL':<18} {'STATE':<12} {'HEAD':>8} {'QUEUE':>6}  LOCATION  LAST SEEN")
         for t in terminals:
             seen = (
@@ -300,6 +303,12 @@ def _terminals(args: argparse.Namespace) -> int:
                 f"{t.terminal_id:<18} {t.state.value:<12} {t.head_seq:>8} {queue:>6}  "
                 f"{t.location}  {seen}"
             )
+            if t.state_reason and t.state.value != "enrolled":
+                print(f"  {t.state_reason}")
+            # Keys replaced by `lobbypay rekey`: the same terminal under its former ids.
+            former = [k.terminal_id for k in retired if k.current_id == t.terminal_id]
+            if former:
+                print(f"  re-keyed; formerly {', '.join(former)}")
         return EXIT_OK
 
     return _run(args, body)

@@ -196,11 +196,49 @@ async def probe_devices(options: Options, devices: ans.Devices, out: TextIO) -> 
     return found
 
 
-def choose_devices(role: str, devices: ans.Devices, probed: _Probed) -> tuple[DeviceChoice, ...]:
-    """Driver settings for each device; AnswersError if the kiosk lacks one it needs."""
+def previous_devices(config_dir: Path) -> dict[str, dict[str, str]]:
+    """The device settings the last provisioning run wrote (empty if none or unreadable)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads((config_dir / PROVISION_FILE).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    table = data.get("devices")
+    if not isinstance(table, dict):
+        return {}
+    return {
+        name: {k: v for k, v in value.items() if isinstance(v, str)}
+        for name, value in table.items()
+        if isinstance(value, dict) and isinstance(value.get("driver"), str)
+    }
+
+
+def _describe(settings: dict[str, str]) -> str:
+    if "url" in settings:
+        return settings["url"]
+    if "reader_name" in settings:
+        return f"PC/SC {settings['reader_name']}"
+    return settings["driver"]
+
+
+def choose_devices(
+    role: str,
+    devices: ans.Devices,
+    probed: _Probed,
+    previous: dict[str, dict[str, str]] | None = None,
+) -> tuple[DeviceChoice, ...]:
+    """Driver settings for each device; AnswersError if the kiosk lacks one it needs.
+
+    An ``auto`` device that the probe did not find this time keeps what the last
+    run configured (a busy terminal or an idle scanner must not undo a good
+    provisioning when it is run again).
+    """
     if role != "kiosk":
         return ()
     from drivers.probe import DeviceKind
+
+    previous = previous or {}
 
     def first(kind: DeviceKind) -> str | None:
         return next((p.path for p in probed.ports if p.kind is kind and p.answered), None)
@@ -214,6 +252,12 @@ def choose_devices(role: str, devices: ans.Devices, probed: _Probed) -> tuple[De
     }
     for name, (kind, driver, optional) in serial.items():
         value = getattr(devices, name)
+        if value == ans.AUTO and first(kind) is None and name in previous:
+            kept = previous[name]
+            choices.append(
+                DeviceChoice(name=name, settings=kept, description=f"{_describe(kept)} (kept)")
+            )
+            continue
         if value == ans.AUTO:
             path = first(kind)
             if path is None and optional:
@@ -243,14 +287,26 @@ def choose_devices(role: str, devices: ans.Devices, probed: _Probed) -> tuple[De
                 )
             )
     reader = devices.card_reader
-    if reader == ans.AUTO:
+    if reader == ans.AUTO and not probed.readers and "card_reader" in previous:
+        kept = previous["card_reader"]
+        choices.append(
+            DeviceChoice(name="card_reader", settings=kept, description=f"{_describe(kept)} (kept)")
+        )
+        reader = ""
+    elif reader == ans.AUTO:
         reader = probed.readers[0] if probed.readers else ans.NONE
     if reader in (ans.NONE, ans.SIMULATOR):
-        settings = {"driver": reader}
-        description = reader
-    else:
-        settings, description = {"driver": "pcsc", "reader_name": reader}, f"PC/SC {reader}"
-    choices.append(DeviceChoice(name="card_reader", settings=settings, description=description))
+        choices.append(
+            DeviceChoice(name="card_reader", settings={"driver": reader}, description=reader)
+        )
+    elif reader:
+        choices.append(
+            DeviceChoice(
+                name="card_reader",
+                settings={"driver": "pcsc", "reader_name": reader},
+                description=f"PC/SC {reader}",
+            )
+        )
     if problems:
         raise ans.AnswersError(problems)
     return tuple(choices)
@@ -408,7 +464,7 @@ async def provision(
     devices = answers.devices
     if ask_devices is not None and answers.role == "kiosk":
         devices = ask_devices(devices, probed)
-    choices = choose_devices(answers.role, devices, probed)
+    choices = choose_devices(answers.role, devices, probed, previous_devices(options.config_dir))
     config_changed, overridden = write_config(options.config_dir, config_document(answers, choices))
 
     from firmware_config.loader import load_config

@@ -205,7 +205,10 @@ async def test_decommission_revokes_with_the_reason_and_is_idempotent(
     )
     assert again.state_reason == record.state_reason
     messages.verify_lifecycle_answer(
-        answer, central_public_key=central.public, action="decommission", terminal_id=key.terminal_id
+        answer,
+        central_public_key=central.public,
+        action="decommission",
+        terminal_id=key.terminal_id,
     )
     revoked = await ledger_storage.latest_publication(kind="revocations", scope="*")
     assert revoked is not None
@@ -223,7 +226,11 @@ async def test_decommission_of_a_terminal_revoked_by_an_operator_is_refused(
 
     with pytest.raises(TerminalStateError):
         await lifecycle.decommission(
-            ledger_storage, central, decommission_request(key), now_ms=NOW_MS, revocations_valid_s=60
+            ledger_storage,
+            central,
+            decommission_request(key),
+            now_ms=NOW_MS,
+            revocations_valid_s=60,
         )
 
 
