@@ -426,3 +426,44 @@ async def test_provision_answer_file_problems_are_all_listed(box: Box, tmp_path:
     assert "colour: unknown answer" in result.err
     assert "devices.printer: must be a string" in result.err
     assert not box.config_dir.exists()
+
+
+async def test_rekey_interrupted_after_central_applied_it_resumes_with_the_same_new_key(
+    central: CentralProcess, box: Box
+) -> None:
+    from central_sync.provision import messages
+    from firmware_config.identity import generate_identity, load_identity
+
+    args = provision_args(
+        box, central, "--registration-code", central.registration_code(), "--no-probe",
+        "--payment-terminal", "simulator", "--printer", "simulator", "--scanner", "none",
+    )  # fmt: skip
+    assert (await lobbypay(*args)).code == 0
+    old = load_identity(box.key_path)
+    # The first attempt: the new key was made and central applied the re-key,
+    # then the box lost power before it switched keys.
+    new = generate_identity(box.key_path.with_name("ed25519.key.next"))
+    request = messages.build_rekey_request(
+        messages.RekeyRequest(
+            terminal_id=old.terminal_id, new_public_key=new.public_key_bytes, created_ms=1
+        ),
+        old_signer=old,
+        new_signer=new,
+    )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{central.url}/v1/rekey", data=request) as resp,
+    ):
+        assert resp.status == 200
+
+    resumed = await lobbypay("rekey", "--config-dir", str(box.config_dir), "--json")
+
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["resumed"] is True
+    assert resumed.json()["new_terminal_id"] == new.terminal_id
+    assert load_identity(box.key_path).terminal_id == new.terminal_id
+    assert not box.key_path.with_name("ed25519.key.next").exists()
+    again = await lobbypay(
+        *args[: args.index("--registration-code")], *args[args.index("--no-probe") :]
+    )
+    assert (again.code, again.json()["enrollment"]) == (0, "already enrolled"), again.err
