@@ -425,9 +425,9 @@ def _str(
     return value
 
 
-def _hash_from_hex(value: Any, name: str) -> bytes:
-    if not isinstance(value, str) or len(value) != 2 * HASH_BYTES:
-        raise MalformedError(f"{name} must be {HASH_BYTES} bytes in lowercase hex")
+def _hash_from_hex(value: Any, name: str, size: int = HASH_BYTES) -> bytes:
+    if not isinstance(value, str) or len(value) != 2 * size:
+        raise MalformedError(f"{name} must be {size} bytes in lowercase hex")
     try:
         raw = bytes.fromhex(value)
     except ValueError:

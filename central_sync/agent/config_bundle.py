@@ -274,22 +274,19 @@ class ConfigBundleApplier:
         from firmware_config.loader import ConfigError, load_config
 
         path = self.bundle_path
+        previous: bytes | None = None
         try:
-            previous: bytes | None = path.read_bytes()
-        except FileNotFoundError:
-            previous = None
-        except OSError as exc:
-            return BundleOutcome(
-                kind="failed", version=current, offered_version=bundle.version,
-                reason="local-disk", message=f"cannot read {path}: {exc.strerror}",
-            )  # fmt: skip
-        try:
+            if path.exists():
+                previous = path.read_bytes()
             write_atomic(path, text.encode("utf-8"))
         except OSError as exc:
             return BundleOutcome(
-                kind="failed", version=current, offered_version=bundle.version,
-                reason="local-disk", message=f"cannot write {path}: {exc.strerror}",
-            )  # fmt: skip
+                kind="failed",
+                version=current,
+                offered_version=bundle.version,
+                reason="local-disk",
+                message=f"cannot replace {path}: {exc.strerror}",
+            )
         try:
             loaded = load_config(self.config_dir, env=self.env)
             if self.start_check is not None:

@@ -29,6 +29,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
+def _unit_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--unit-dir",
+        type=Path,
+        default=Path("/etc/systemd/system"),
+        help="the systemd unit directory to install into / remove from (/etc/systemd/system)",
+    )
+
+
 def add_provision_parser(subparsers: Any) -> None:
     """Register ``lobbypay provision``."""
     p = subparsers.add_parser(
@@ -79,12 +88,7 @@ def add_provision_parser(subparsers: Any) -> None:
         help="listen this long on silent ports for a scan (default 5 when prompting, else 0)",
     )
     p.add_argument("--no-probe", action="store_true", help="do not probe devices")
-    p.add_argument(
-        "--unit-dir",
-        type=Path,
-        default=Path("/etc/systemd/system"),
-        help="where to install the systemd units (/etc/systemd/system)",
-    )
+    _unit_dir(p)
     p.add_argument(
         "--units-from", type=Path, help="directory with the unit files (the shipped systemd/)"
     )
@@ -132,12 +136,7 @@ def add_decommission_parser(subparsers: Any) -> None:
         help="decommission even with unsent journal entries (they are lost to central)",
     )
     p.add_argument("--reason", default="", help="why (recorded at central)")
-    p.add_argument(
-        "--unit-dir",
-        type=Path,
-        default=Path("/etc/systemd/system"),
-        help="where the units were installed (/etc/systemd/system)",
-    )
+    _unit_dir(p)
     p.add_argument(
         "--no-enable",
         action="store_true",

@@ -42,13 +42,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from central_sync import signing
+
+# The protocol's own field checks (the _names), so both message families read fields alike.
 from central_sync.protocol import (
     TERMINAL_ID_PATTERN,
     MalformedError,
     SignatureError,
     Signer,
     WrongTerminalError,
+    _str,
 )
+from central_sync.protocol import _hash_from_hex as _bytes_from_hex
+from central_sync.protocol import _int as _bounded_int
 from firmware_config.identity import terminal_id_from_public_key
 
 REKEY_REQUEST_TYPE = "rekey-request"
@@ -183,27 +188,11 @@ def _exact(body: Mapping[str, Any], keys: set[str], what: str) -> None:
 
 
 def _terminal_id(value: Any, name: str = "terminal_id") -> str:
-    if not isinstance(value, str) or not TERMINAL_ID_PATTERN.match(value):
-        raise MalformedError(f"{name} is not a terminal id")
-    return value
+    return _str(value, name, pattern=TERMINAL_ID_PATTERN, chars_max=64)
 
 
 def _int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT_MAX:
-        raise MalformedError(f"{name} must be a non-negative integer")
-    return value
-
-
-def _hex(value: Any, name: str, size: int) -> bytes:
-    if not isinstance(value, str) or len(value) != 2 * size:
-        raise MalformedError(f"{name} must be {size} bytes in lowercase hex")
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise MalformedError(f"{name} is not hex") from None
-    if raw.hex() != value:
-        raise MalformedError(f"{name} must be lowercase hex")
-    return raw
+    return _bounded_int(value, name, low=0, high=INT_MAX)
 
 
 def peek_terminal_id(data: bytes, *, expected_type: str) -> str:
@@ -218,9 +207,9 @@ def verify_rekey_request(data: bytes, *, public_key: bytes) -> RekeyRequest:
     terminal_id = _terminal_id(body["terminal_id"])
     if terminal_id != terminal_id_from_public_key(public_key):
         raise WrongTerminalError("the re-key request names another terminal than its signer")
-    new_key = _hex(body["new_public_key"], "new_public_key", signing.PUBLIC_KEY_BYTES)
+    new_key = _bytes_from_hex(body["new_public_key"], "new_public_key", signing.PUBLIC_KEY_BYTES)
     created_ms = _int(body["created_ms"], "created_ms")
-    possession = _hex(body["possession_sig"], "possession_sig", signing.SIGNATURE_BYTES)
+    possession = _bytes_from_hex(body["possession_sig"], "possession_sig", signing.SIGNATURE_BYTES)
     if not signing.verify(
         new_key, possession, _possession_input(terminal_id, new_key.hex(), created_ms)
     ):

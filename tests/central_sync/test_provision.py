@@ -9,7 +9,6 @@ subprocess with temporary config, data and unit directories.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from drivers.zvt.simulator import TerminalSimulator
 from firmware_config.identity import public_key_fingerprint
 from tests.central_sync.agent_helpers import append_payments
 from tests.central_sync.central_support import LOBBYPAY, start_server, stop_server
+from tests.drivers.test_probe import scanning
 
 LOCATION = "msk-lenina-5"
 TOKEN = "operator-token-for-provision-tests"
@@ -144,19 +144,10 @@ async def devices(box: Box) -> AsyncIterator[None]:
     scanner = ScannerSimulator()
     (box.dev / "ttyACM0").symlink_to(scanner.port_path)
 
-    async def keep_scanning() -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            with contextlib.suppress(OSError, TimeoutError):
-                scanner.scan(b"4600000000001")
-
-    task = asyncio.create_task(keep_scanning())
     try:
-        yield
+        async with scanning(scanner):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await terminal.close()
         await printer.stop()
         scanner.close()
