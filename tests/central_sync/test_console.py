@@ -436,41 +436,17 @@ def test_chart_escapes_labels_and_titles() -> None:
 
 
 async def test_session_cookie_is_secure_when_served_over_tls(tmp_path: Path) -> None:
-    import datetime as dt
     import ssl
 
     from aiohttp.test_utils import TestServer
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
-    # A self-signed certificate for 127.0.0.1, made here.
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    from tests.central_sync.test_agent_transport import self_signed
+
+    (tmp_path / "tls").mkdir()
+    cert_path, key_path = self_signed(tmp_path / "tls")
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    client_ctx = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
-    client_ctx.check_hostname = False
+    server_ctx.load_cert_chain(cert_path, key_path)
+    client_ctx = ssl.create_default_context(cafile=str(cert_path))
 
     generate_identity(tmp_path / "central.key")
     app = create_app(CentralServiceSettings(data_dir=tmp_path))
