@@ -88,6 +88,12 @@ def add_provision_parser(subparsers: Any) -> None:
         help="listen this long on silent ports for a scan (default 5 when prompting, else 0)",
     )
     p.add_argument("--no-probe", action="store_true", help="do not probe devices")
+    p.add_argument(
+        "--service-user",
+        default="lobbypay",
+        help="user the services run as; run as root, provision hands it the data directory "
+        "(default lobbypay; empty to leave ownership alone)",
+    )
     _unit_dir(p)
     p.add_argument(
         "--units-from", type=Path, help="directory with the unit files (the shipped systemd/)"
@@ -234,6 +240,7 @@ def _provision(args: argparse.Namespace) -> int:
             probe=not args.no_probe,
             serial_globs=tuple(args.serial_glob or ()),
             scanner_listen_s=listen,
+            service_user=args.service_user,
         )
         _say_central_key(checked, out)
         if checked.role == "kiosk" and options.probe:
@@ -324,6 +331,7 @@ def _print_summary(report: Any, as_json: bool) -> None:
                         "changed": list(report.units.changed),
                         "systemctl": report.units.systemctl,
                     },
+                    "ownership": report.ownership,
                     "changed": report.changed,
                 },
                 ensure_ascii=False,
@@ -344,6 +352,7 @@ def _print_summary(report: Any, as_json: bool) -> None:
     ]  # fmt: skip
     for device in report.devices:
         lines.append((f"Device {device.name}", "Устройство", device.description))
+    lines.append(("Service user", "Пользователь службы", report.ownership))
     units = ", ".join(report.units.units)
     lines.append(
         (

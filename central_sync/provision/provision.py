@@ -21,7 +21,11 @@ failure (or on a box that is done) finishes the job or changes nothing:
    signed answer for this very key, see :mod:`~central_sync.provision.enrollment`)
    the terminal is enrolled already and nothing is sent; otherwise a signed
    enrollment request goes to central with the registration code.
-6. **Units**: the role's systemd units are copied into the unit directory and
+6. **Ownership**: run as root, the data directory (journal, catalog, the key
+   and its record) and ``<config_dir>/central.d`` (where the sync agent writes
+   central's bundles) are handed to the service user (``--service-user``,
+   ``lobbypay``), because the services refuse a key they do not own.
+7. **Units**: the role's systemd units are copied into the unit directory and
    enabled (:mod:`~central_sync.provision.units`).
 """
 
@@ -48,6 +52,9 @@ from central_sync.provision.units import UnitReport, install_units
 logger = logging.getLogger(__name__)
 
 PROVISION_FILE = Path("override.d") / "00-provision.toml"
+CENTRAL_DIR = "central.d"
+OWNED_ENTRIES_MAX = 100_000
+"""Most files handed over to the service user in one run (a bound on the walk)."""
 PROVISION_HEADER = (
     "Written by `lobbypay provision`; running provision again rewrites this file.\n"
     "Your own changes belong in local.toml, which wins over this file."
@@ -76,6 +83,8 @@ class Options:
     scanner_listen_s: float = 0.0
     pcsc_timeout_s: float = 3.0
     request_timeout_s: float = 30.0
+    service_user: str = "lobbypay"
+    """Who the services run as; owns the data directory when provisioning runs as root."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +118,8 @@ class Report:
     devices: tuple[DeviceChoice, ...]
     probe_lines: tuple[str, ...]
     units: UnitReport
+    ownership: str
+    """Who owns the data directory now, or why it was left alone."""
 
     @property
     def changed(self) -> bool:
@@ -126,6 +137,35 @@ class _Probed:
     readers: tuple[str, ...] = ()
     reader_error: str | None = None
     lines: list[str] = field(default_factory=list)
+
+
+def hand_over(directories: Sequence[Path], user: str) -> str:
+    """Make ``user`` own ``directories`` and what is in them (only as root); say what happened."""
+    import os
+    import pwd
+
+    if not user:
+        return "left as it is (no --service-user)"
+    if os.geteuid() != 0:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        return f"left as it is (not root: the services must run as {me})"
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return (
+            f"left to root: there is no user {user!r} (create it with "
+            f"`useradd --system {user}` and run provision again)"
+        )
+    count = 0
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)
+        for root, dirs, files in os.walk(directory):
+            for name in (root, *(os.path.join(root, f) for f in (*dirs, *files))):
+                os.chown(name, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+                count += 1
+                if count > OWNED_ENTRIES_MAX:
+                    raise ProvisionError(f"more than {OWNED_ENTRIES_MAX} files under {directory}")
+    return f"{user} ({', '.join(str(d) for d in directories)})"
 
 
 def key_path_for(config_dir: Path, data_dir: str) -> Path:
@@ -493,6 +533,10 @@ async def provision(
         enrollment_state = "enrolled now"
     else:
         enrollment_state = "already enrolled"
+    ownership = hand_over(
+        (settings.terminal.data_dir, key_path.parent, options.config_dir / CENTRAL_DIR),
+        options.service_user,
+    )
     units = install_units(
         answers.role,
         source_dir=options.units_from,
@@ -515,4 +559,5 @@ async def provision(
         devices=choices,
         probe_lines=tuple(probed.lines),
         units=units,
+        ownership=ownership,
     )

@@ -303,3 +303,30 @@ def _now_ms() -> int:
     import time
 
     return time.time_ns() // 1_000_000
+
+
+async def test_running_agent_applies_a_bundle_central_publishes_after_a_heartbeat_hint(
+    central: Central, terminal: Identity, journal: Journal, config_dir: Path
+) -> None:
+    import asyncio
+
+    # Long poll interval: only the heartbeat's hint can make the agent ask again.
+    agent = make_agent(
+        journal, terminal, central, heartbeat_interval_s=0.1, catalog_poll_interval_s=3600.0
+    )
+    agent.config_bundles = applier(config_dir, central)
+    task = asyncio.create_task(agent.run())
+    try:
+        await asyncio.sleep(0.3)  # the first pull found nothing published
+        assert not bundle_path(config_dir).exists()
+        await publish(central, offline_policy={"offline_payments_max": 77})
+        for _ in range(200):  # at most 10 s
+            if agent.config_version() == 1:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 10)
+
+    assert load_config(config_dir, env={}).settings.journal.offline_payments_max == 77
+    assert agent.state.config_version == 1

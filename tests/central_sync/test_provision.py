@@ -458,3 +458,39 @@ async def test_rekey_interrupted_after_central_applied_it_resumes_with_the_same_
         *args[: args.index("--registration-code")], *args[args.index("--no-probe") :]
     )
     assert (again.code, again.json()["enrollment"]) == (0, "already enrolled"), again.err
+
+
+def test_hand_over_gives_the_service_user_the_data_and_bundle_directories(tmp_path: Path) -> None:
+    import pwd
+
+    from central_sync.provision.provision import hand_over
+
+    if os.geteuid() != 0:
+        pytest.skip("changing owners needs root")
+    nobody = pwd.getpwnam("nobody")
+    data = tmp_path / "var"
+    (data / "identity").mkdir(parents=True)
+    (data / "identity" / "ed25519.key").write_bytes(b"k")
+    bundles = tmp_path / "etc" / "central.d"
+
+    said = hand_over((data, bundles), "nobody")
+
+    assert said.startswith("nobody (")
+    for path in (data, data / "identity", data / "identity" / "ed25519.key", bundles):
+        assert (path.stat().st_uid, path.stat().st_gid) == (nobody.pw_uid, nobody.pw_gid)
+
+
+def test_hand_over_to_a_missing_user_changes_nothing_and_says_how_to_fix_it(
+    tmp_path: Path,
+) -> None:
+    from central_sync.provision.provision import hand_over
+
+    data = tmp_path / "var"
+    data.mkdir()
+    owner = data.stat().st_uid
+
+    said = hand_over((data,), "no-such-user-lobbypay")
+
+    expected = "useradd --system no-such-user-lobbypay" if os.geteuid() == 0 else "not root"
+    assert expected in said
+    assert data.stat().st_uid == owner
