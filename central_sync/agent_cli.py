@@ -53,6 +53,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_catalog": "catalog: none yet",
         "catalog_error": "catalog problem: {reason}: {message}",
         "config_ok": "configuration bundle version {version}",
+        "config_error": "configuration bundle problem: {reason}: {message}",
         "config_refused": "configuration bundle {kind} ({reason}), version {version} kept: "
         "{message}",
     },
@@ -81,6 +82,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_catalog": "каталог: ещё нет",
         "catalog_error": "проблема каталога: {reason}: {message}",
         "config_ok": "пакет настроек версии {version}",
+        "config_error": "проблема пакета настроек: {reason}: {message}",
         "config_refused": "пакет настроек не применён ({kind}, {reason}), оставлена версия "
         "{version}: {message}",
     },
@@ -569,6 +571,14 @@ def _status(args: argparse.Namespace) -> int:
                 "catalog_error",
                 reason=state.catalog_error.reason,
                 message=state.catalog_error.message,
+            )
+        )
+    if state is not None and state.config_error is not None:
+        problems.append(
+            _say(
+                "config_error",
+                reason=state.config_error.reason,
+                message=state.config_error.message,
             )
         )
     report["problems"] = problems

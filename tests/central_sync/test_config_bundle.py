@@ -330,3 +330,33 @@ async def test_running_agent_applies_a_bundle_central_publishes_after_a_heartbea
 
     assert load_config(config_dir, env={}).settings.journal.offline_payments_max == 77
     assert agent.state.config_version == 1
+
+
+async def test_sync_status_reports_a_rolled_back_bundle_as_a_problem(
+    central: Central, terminal: Identity, journal: Journal, config_dir: Path, tmp_path: Path
+) -> None:
+    import asyncio
+    import json
+    import subprocess
+
+    from tests.central_sync.central_support import LOBBYPAY
+
+    await publish(central, offline_policy={"offline_payments_max": 0})
+    agent = make_agent(
+        journal, terminal, central, state_path=tmp_path / "terminal" / "sync-state.json"
+    )
+    agent.config_bundles = applier(config_dir, central)
+    assert (await agent.pull_config()).kind == "rolled-back"  # type: ignore[union-attr]
+
+    status = await asyncio.to_thread(
+        subprocess.run,
+        [LOBBYPAY, "sync", "status", "--config-dir", str(config_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert status.returncode == 2, status.stderr
+    problems = json.loads(status.stdout)["problems"]
+    assert any(p.startswith("configuration bundle problem: invalid") for p in problems)
