@@ -158,7 +158,8 @@ def check(answers: Answers, *, need_code: bool) -> Answers:
     location = (answers.location or "").strip()
     if not _LOCATION_RE.match(location):
         problems.append("location: 1-128 characters without spaces, as on the code (--location)")
-    label = (answers.label or "").strip()
+    # Central needs a label for operators; the location is the natural default.
+    label = (answers.label or "").strip() or location
     if len(label) > 200:
         problems.append("label: at most 200 characters (--label)")
     data_dir = (answers.data_dir or DEFAULT_DATA_DIR).strip()
@@ -284,7 +285,10 @@ def prompt_missing(answers: Answers, prompter: Prompter) -> Answers:
         values["role"] = prompter.ask("Role (kiosk/gateway)", "Роль", "kiosk", valid=one_of(ROLES))
     if answers.label is None:
         values["label"] = prompter.ask(
-            "Label for operators", "Название для операторов", "", valid=lambda _a: None
+            "Label for operators (empty: the location)",
+            "Название для операторов (пусто: код места)",
+            "",
+            valid=lambda _a: None,
         )
     if answers.location is None:
         values["location"] = prompter.ask(

@@ -344,7 +344,8 @@ def _print_summary(report: Any, as_json: bool) -> None:
         ("Terminal id", "Терминал", f"{report.terminal_id} (key {report.fingerprint}, "
          f"{report.identity})"),
         ("Role", "Роль", report.role),
-        ("Location", "Место", f"{report.location} {report.label}".strip()),
+        ("Location", "Место", report.location
+         + (f" ({report.label})" if report.label and report.label != report.location else "")),
         ("Central", "Центр", f"{report.central_url} (key {report.central_fingerprint})"),
         ("Enrollment", "Регистрация", f"{report.enrollment} / {enrolled_ru}"),
         ("Configuration", "Настройки",

@@ -399,6 +399,11 @@ async def test_gateway_provision_while_central_is_down_is_retryable_then_complet
         "lobbypay-gateway.service",
         "lobbypay-sync.service",
     ]
+    text = await lobbypay(*(a for a in args if a != "--json"))
+    assert text.code == 0, text.err
+    assert "Provisioning summary / Итог подготовки терминала" in text.out
+    assert f"Terminal id / Терминал: {done.json()['terminal_id']}" in text.out
+    assert "Nothing changed: this box was provisioned already." in text.out
 
 
 async def test_provision_answer_file_problems_are_all_listed(box: Box, tmp_path: Path) -> None:
@@ -494,3 +499,59 @@ def test_hand_over_to_a_missing_user_changes_nothing_and_says_how_to_fix_it(
     expected = "useradd --system no-such-user-lobbypay" if os.geteuid() == 0 else "not root"
     assert expected in said
     assert data.stat().st_uid == owner
+
+
+def test_answers_check_defaults_the_label_to_the_location_and_accepts_a_spaced_fingerprint() -> (
+    None
+):
+    from central_sync.provision.answers import Answers, check
+
+    key = "ab" * 32
+    fingerprint = public_key_fingerprint(bytes.fromhex(key)).replace(":", " ").upper()
+
+    checked = check(
+        Answers(
+            role="Kiosk",
+            location="msk-1",
+            central_url="https://central.example.org:8470/",
+            central_public_key=key.upper(),
+            central_key_fingerprint=fingerprint,
+            registration_code="k7qm-2xhd",
+        ),
+        need_code=True,
+    )
+
+    assert (checked.role, checked.label, checked.central_url) == (
+        "kiosk",
+        "msk-1",
+        "https://central.example.org:8470",
+    )
+    assert (checked.central_public_key, checked.registration_code) == (key, "K7QM-2XHD")
+
+
+def test_answers_check_lists_every_problem_at_once() -> None:
+    from central_sync.provision.answers import Answers, AnswersError, Devices, check
+
+    with pytest.raises(AnswersError) as caught:
+        check(
+            Answers(
+                role="atm",
+                location="two words",
+                data_dir="relative/dir",
+                central_url="https://user:pw@central.example.org",
+                central_public_key="00" * 31,
+                devices=Devices(printer="\x1b[2J"),
+            ),
+            need_code=True,
+        )
+
+    keys = [problem.split(":", 1)[0] for problem in caught.value.problems]
+    assert keys == [
+        "role",
+        "location",
+        "data_dir",
+        "central_url",
+        "central_public_key",
+        "registration_code",
+        "devices.printer",
+    ]
