@@ -110,6 +110,44 @@ async def _post(settings: Any, path: str, data: bytes, timeout_s: float) -> byte
     return response.body
 
 
+async def _ask_central(
+    settings: Any,
+    path: str,
+    request: bytes,
+    *,
+    action: messages.Action,
+    terminal_id: str,
+    timeout_s: float,
+    unchanged: str,
+) -> tuple[bytes, messages.LifecycleAnswer]:
+    """Send a signed request; central's answer, verified with the pinned key."""
+    from central_sync import protocol
+
+    answer = await _post(settings, path, request, timeout_s)
+    try:
+        confirmed = messages.verify_lifecycle_answer(
+            answer,
+            central_public_key=_central_key(settings),
+            action=action,
+            terminal_id=terminal_id,
+        )
+    except protocol.SyncProtocolError as exc:
+        raise ProvisionError(
+            f"central's answer did not verify against the pinned key ({exc.reason}); {unchanged}",
+            retryable=True,
+        ) from None
+    return answer, confirmed
+
+
+def _identity(key_path: Path) -> Any:
+    from firmware_config.identity import IdentityError, load_identity
+
+    try:
+        return load_identity(key_path)
+    except IdentityError as exc:
+        raise ProvisionError(str(exc), next_step=exc.next_step) from None
+
+
 def _central_key(settings: Any) -> bytes:
     key = settings.central.public_key_bytes
     if not settings.central.url or key is None:
@@ -123,15 +161,11 @@ def _central_key(settings: Any) -> bytes:
 
 async def rekey(settings: Any, *, restart: bool = True, timeout_s: float = 30.0) -> RekeyReport:
     """Replace the terminal's key with central's agreement (see the module docstring)."""
-    from central_sync import protocol
     from firmware_config.identity import IdentityError, generate_identity, load_identity
 
     central_key = _central_key(settings)
     key_path: Path = settings.identity_key_path
-    try:
-        old = load_identity(key_path)
-    except IdentityError as exc:
-        raise ProvisionError(str(exc), next_step=exc.next_step) from None
+    old = _identity(key_path)
     record_file = record_path(key_path)
     try:
         record = load_record(record_file, central_public_key=central_key)
@@ -155,17 +189,15 @@ async def rekey(settings: Any, *, restart: bool = True, timeout_s: float = 30.0)
         old_signer=old,
         new_signer=new,
     )
-    answer = await _post(settings, REKEY_PATH, request, timeout_s)
-    try:
-        confirmed = messages.verify_lifecycle_answer(
-            answer, central_public_key=central_key, action="rekey", terminal_id=old.terminal_id
-        )
-    except protocol.SyncProtocolError as exc:
-        raise ProvisionError(
-            f"central's answer did not verify against the pinned key ({exc.reason}); "
-            "the old key stays in use",
-            retryable=True,
-        ) from None
+    answer, confirmed = await _ask_central(
+        settings,
+        REKEY_PATH,
+        request,
+        action="rekey",
+        terminal_id=old.terminal_id,
+        timeout_s=timeout_s,
+        unchanged="the old key stays in use",
+    )
     if confirmed.new_terminal_id != new.terminal_id:
         raise ProvisionError("central confirmed another key than the one sent; nothing changed")
     # Central holds the new key now: make it ours, atomically (the old key is gone).
@@ -208,15 +240,9 @@ async def decommission(
     timeout_s: float = 30.0,
 ) -> DecommissionReport:
     """Tell central, disable the units, delete the key (see the module docstring)."""
-    from central_sync import protocol
-    from firmware_config.identity import IdentityError, load_identity
-
-    central_key = _central_key(settings)
+    _central_key(settings)  # configured, or nothing to tell
     key_path: Path = settings.identity_key_path
-    try:
-        identity = load_identity(key_path)
-    except IdentityError as exc:
-        raise ProvisionError(str(exc), next_step=exc.next_step) from None
+    identity = _identity(key_path)
     unsent = await unsent_entries(settings)
     if unsent and not force:
         raise ProvisionError(
@@ -234,20 +260,15 @@ async def decommission(
         ),
         identity,
     )
-    answer = await _post(settings, DECOMMISSION_PATH, request, timeout_s)
-    try:
-        messages.verify_lifecycle_answer(
-            answer,
-            central_public_key=central_key,
-            action="decommission",
-            terminal_id=identity.terminal_id,
-        )
-    except protocol.SyncProtocolError as exc:
-        raise ProvisionError(
-            f"central's answer did not verify against the pinned key ({exc.reason}); "
-            "nothing was removed",
-            retryable=True,
-        ) from None
+    await _ask_central(
+        settings,
+        DECOMMISSION_PATH,
+        request,
+        action="decommission",
+        terminal_id=identity.terminal_id,
+        timeout_s=timeout_s,
+        unchanged="nothing was removed",
+    )
     units = remove_units(unit_dir=unit_dir, disable=disable_units)
     removed = tuple(
         str(path)
