@@ -555,3 +555,52 @@ def test_answers_check_lists_every_problem_at_once() -> None:
         "registration_code",
         "devices.printer",
     ]
+
+
+def test_provision_prompts_on_a_terminal_without_being_asked(
+    central: CentralProcess, box: Box
+) -> None:
+    import pty
+    import select
+
+    answers = [
+        "gateway", "", LOCATION, str(box.data_dir), central.url, central.public_key, "y",
+        central.registration_code(),
+    ]  # fmt: skip
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOBBYPAY_")}
+    process = subprocess.Popen(
+        [
+            LOBBYPAY, "provision", "--config-dir", str(box.config_dir),
+            "--unit-dir", str(box.unit_dir), "--units-from", str(box.units_from),
+        ],
+        stdin=slave, stdout=slave, stderr=slave, env={**env, "LANG": "C.UTF-8"},
+    )  # fmt: skip
+    os.close(slave)
+    output = b""
+    try:
+        os.write(master, ("\n".join(answers) + "\n").encode())
+        for _ in range(600):  # at most 60 s of output
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            elif process.poll() is not None:
+                break
+        code = process.wait(timeout=COMMAND_TIMEOUT_S)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+
+    text = output.decode("utf-8", "replace")
+    assert code == 0, text
+    assert "Role (kiosk/gateway) / Роль [kiosk]:" in text
+    assert "Does it match? (y/n) / Совпадает? (д/н) [n]:" in text
+    assert "Enrollment / Регистрация: enrolled now" in text
+    assert "Role / Роль: gateway" in text
