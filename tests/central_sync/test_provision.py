@@ -604,3 +604,20 @@ def test_provision_prompts_on_a_terminal_without_being_asked(
     assert "Does it match? (y/n) / Совпадает? (д/н) [n]:" in text
     assert "Enrollment / Регистрация: enrolled now" in text
     assert "Role / Роль: gateway" in text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\xff\xfe", b"[]", b'{"format": 1}', b'{"format": 1, "enrollment": "x", "rekeys": [],'
+     b' "central_public_key": "00", "terminal_id": "T", "central_url": "u"}'],
+)  # fmt: skip
+def test_damaged_enrollment_record_is_an_enrollment_record_error(
+    tmp_path: Path, content: bytes
+) -> None:
+    from central_sync.provision.enrollment import EnrollmentRecordError, load_record
+
+    path = tmp_path / "enrollment.json"
+    path.write_bytes(content)
+
+    with pytest.raises(EnrollmentRecordError):
+        load_record(path, central_public_key=bytes(32))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from central_sync import protocol
 from central_sync.central import lifecycle
@@ -248,3 +252,33 @@ def test_lifecycle_answer_for_another_action_is_refused() -> None:
         messages.verify_lifecycle_answer(
             answer, central_public_key=central.public, action="rekey", terminal_id=key.terminal_id
         )
+
+
+_FUZZ_OLD, _FUZZ_NEW = Key(), Key()
+_FUZZ_VALID = (
+    rekey_request(_FUZZ_OLD, _FUZZ_NEW),
+    decommission_request(_FUZZ_OLD, unsent=1, forced=True),
+)
+
+
+@given(
+    which=st.sampled_from([0, 1]),
+    cut=st.integers(min_value=0, max_value=400),
+    junk=st.binary(max_size=40),
+)
+@settings(max_examples=300, deadline=None)
+def test_lifecycle_parsers_raise_only_protocol_errors_for_damaged_bytes(
+    which: int, cut: int, junk: bytes
+) -> None:
+    valid = _FUZZ_VALID[which]
+    damaged = valid[:cut] + junk + valid[cut + len(junk) :]
+    for parse in (
+        lambda d: messages.verify_rekey_request(d, public_key=_FUZZ_OLD.public),
+        lambda d: messages.verify_decommission_request(d, public_key=_FUZZ_OLD.public),
+        lambda d: messages.peek_terminal_id(d, expected_type=messages.REKEY_REQUEST_TYPE),
+        lambda d: messages.verify_lifecycle_answer(
+            d, central_public_key=_FUZZ_OLD.public, action="rekey", terminal_id="T1"
+        ),
+    ):
+        with contextlib.suppress(protocol.SyncProtocolError):
+            parse(damaged)
